@@ -1,0 +1,75 @@
+// tessera: the command-line front end.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "gpu/error.hpp"
+
+namespace {
+
+void usage(FILE* to) {
+  std::fprintf(to,
+               "usage: tessera [--device <index|name>] <command> [args]\n"
+               "\n"
+               "commands:\n"
+               "  devices            list every Vulkan device and the features kernels choose from\n"
+               "  demo               run a small matmul and attention on the GPU and check them on the CPU\n"
+               "  bench ops [--quick] [--json]\n"
+               "                     GFLOP/s of matmul and attention beside OpenBLAS and a CPU attention\n"
+               "\n"
+               "environment:\n"
+               "  TESSERA_DEVICE=<index|name>   device choice (also --device)\n"
+               "  TESSERA_VALIDATE=1            Vulkan validation layers\n"
+               "  TESSERA_PROFILE=1             per-op GPU time table at exit\n"
+               "  TESSERA_MEMORY_BUDGET=<MiB>   GPU memory budget\n"
+               "  TESSERA_CACHE_DIR=<dir>       pipeline cache directory (default ~/.cache/tessera)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  tessera::cli::Globals globals;
+  globals.options = tessera::gpu::ContextOptions{};
+  try {
+    globals.options = tessera::gpu::ContextOptions::from_environment();
+    while (!args.empty() && args[0].rfind("--", 0) == 0) {
+      if (args[0] == "--device" && args.size() > 1) {
+        globals.options.device = args[1];
+        args.erase(args.begin(), args.begin() + 2);
+      } else if (args[0].rfind("--device=", 0) == 0) {
+        globals.options.device = args[0].substr(9);
+        args.erase(args.begin());
+      } else if (args[0] == "--help" || args[0] == "-h") {
+        usage(stdout);
+        return 0;
+      } else {
+        std::fprintf(stderr, "tessera: unknown option %s\n\n", args[0].c_str());
+        usage(stderr);
+        return 2;
+      }
+    }
+    if (args.empty()) {
+      usage(stderr);
+      return 2;
+    }
+    const std::string command = args[0];
+    args.erase(args.begin());
+    if (command == "devices") return tessera::cli::devices(globals, args);
+    if (command == "demo") return tessera::cli::demo(globals, args);
+    if (command == "bench") return tessera::cli::bench(globals, args);
+    if (command == "help") {
+      usage(stdout);
+      return 0;
+    }
+    std::fprintf(stderr, "tessera: unknown command \"%s\"\n\n", command.c_str());
+    usage(stderr);
+    return 2;
+  } catch (const tessera::Error& e) {
+    std::fprintf(stderr, "tessera: %s\n", e.what());
+    return 1;
+  }
+}

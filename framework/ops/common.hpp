@@ -1,0 +1,40 @@
+#pragma once
+// Helpers every op dispatcher uses: argument checks with messages that name the op, the tensors and
+// their shapes, and the alignment rules of texel-buffer reads.
+#include <initializer_list>
+#include <string>
+
+#include "gpu/context.hpp"
+#include "gpu/error.hpp"
+#include "gpu/stream.hpp"
+#include "gpu/tensor.hpp"
+
+namespace tessera::ops {
+
+using gpu::DType;
+using gpu::Tensor;
+using gpu::TensorView;
+
+// Throws tessera::Error("<op>: <message>").
+[[noreturn]] void fail(const char* op, const std::string& message);
+
+// `name` must have one of `allowed` dtypes.
+void expect_dtype(const char* op, const char* name, const TensorView& t, std::initializer_list<DType> allowed);
+// `name` must have rank in [lo, hi].
+void expect_rank(const char* op, const char* name, const TensorView& t, int lo, int hi);
+// Innermost dimension contiguous (stride 1).
+void expect_rows_contiguous(const char* op, const char* name, const TensorView& t);
+void expect_contiguous(const char* op, const char* name, const TensorView& t);
+// `out` must be f32 and exactly `shape` (rank and dims).
+void expect_same_shape(const char* op, const char* name, const TensorView& t, const char* other_name,
+                       const TensorView& other);
+
+// True when `t` can be read `lanes` elements per texel: offset and every outer stride divisible.
+bool texel_aligned(const TensorView& t, int lanes);
+
+// A signed 32-bit push constant, refusing tensors too large for 32-bit indexing.
+int32_t i32(const char* op, int64_t v);
+
+gpu::Context& context_of(const TensorView& t);
+
+}  // namespace tessera::ops

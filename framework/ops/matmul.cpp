@@ -1,0 +1,89 @@
+#include "ops/matmul.hpp"
+
+namespace tessera::ops {
+namespace {
+
+struct MatmulPush {
+  int32_t M, N, K;
+  int32_t a_offset, a_row, a_batch;
+  int32_t w_offset, w_row, w_batch;
+  int32_t c_offset, c_row, c_batch;
+  int32_t bias_offset, has_bias;
+};
+
+}  // namespace
+
+void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const TensorView& out, WeightLayout layout,
+            std::optional<TensorView> bias) {
+  const char* op = "matmul";
+  expect_dtype(op, "a", a, {DType::f32});
+  expect_dtype(op, "w", w, {DType::f32, DType::f16});
+  expect_dtype(op, "out", out, {DType::f32});
+  expect_rank(op, "a", a, 2, 3);
+  expect_rank(op, "w", w, 2, 3);
+  expect_rank(op, "out", out, a.rank, a.rank);
+  expect_rows_contiguous(op, "a", a);
+  expect_rows_contiguous(op, "w", w);
+  expect_rows_contiguous(op, "out", out);
+
+  const int64_t B = a.rank == 3 ? a.shape[0] : 1;
+  const int64_t M = a.dim(-2), K = a.dim(-1);
+  const bool nk = layout == WeightLayout::out_in;
+  const int64_t N = nk ? w.dim(-2) : w.dim(-1);
+  const int64_t WK = nk ? w.dim(-1) : w.dim(-2);
+  if (WK != K)
+    fail(op, "a " + a.str() + " has K=" + std::to_string(K) + " but w " + w.str() + (nk ? " [N,K]" : " [K,N]") +
+                 " has K=" + std::to_string(WK));
+  if (w.rank == 3 && (a.rank != 3 || w.shape[0] != B))
+    fail(op, "batched w " + w.str() + " needs a with the same batch, got a " + a.str());
+  if (out.dim(-2) != M || out.dim(-1) != N || (a.rank == 3 && out.shape[0] != B))
+    fail(op, "out " + out.str() + " must be [" + (a.rank == 3 ? std::to_string(B) + "," : "") + std::to_string(M) +
+                 "," + std::to_string(N) + "] for a " + a.str() + " and w " + w.str());
+  if (bias) {
+    expect_dtype(op, "bias", *bias, {DType::f32, DType::f16});
+    if (bias->rank != 1 || bias->shape[0] != N || !bias->contiguous())
+      fail(op, "bias " + bias->str() + " must be a contiguous [" + std::to_string(N) + "]");
+  }
+  if (M == 0 || N == 0) return;
+
+  // Four-wide fetches when the layout allows; the same kernel reads one float at a time otherwise.
+  const bool vec4 = K % 4 == 0 && texel_aligned(a, 4) && (nk ? texel_aligned(w, 4) : (N % 4 == 0 && texel_aligned(w, 4)));
+  const int a_lanes = vec4 && nk ? 4 : 1;
+  const int w_lanes = vec4 ? 4 : 1;
+
+  gpu::Context& ctx = context_of(a);
+  // Register blocking: TM rows x TN columns per invocation. The one-row case (decoding) spreads
+  // columns over invocations instead of rows.
+  const int TM = M == 1 ? 1 : 4;
+  const int TN = nk ? 4 : (vec4 ? 2 : 4);
+  const int WG = 64;
+  const std::string shader = std::string("matmul_") + (nk ? "nk" : "kn") + (vec4 ? "_vec4" : "");
+  const gpu::Kernel& k = ctx.kernel({shader, {gpu::Access::texel, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
+                                     sizeof(MatmulPush), {WG, TM, TN}});
+
+  MatmulPush p{};
+  p.M = i32(op, M);
+  p.N = i32(op, N);
+  p.K = i32(op, K);
+  p.a_offset = i32(op, a.offset / a_lanes);
+  p.a_row = i32(op, a.strides[a.rank - 2] / a_lanes);
+  p.a_batch = a.rank == 3 ? i32(op, a.strides[0] / a_lanes) : 0;
+  p.w_offset = i32(op, w.offset / w_lanes);
+  p.w_row = i32(op, w.strides[w.rank - 2] / w_lanes);
+  p.w_batch = w.rank == 3 ? i32(op, w.strides[0] / w_lanes) : 0;
+  p.c_offset = i32(op, out.offset);
+  p.c_row = i32(op, out.strides[out.rank - 2]);
+  p.c_batch = out.rank == 3 ? i32(op, out.strides[0]) : 0;
+  p.has_bias = bias ? 1 : 0;
+  p.bias_offset = bias ? i32(op, bias->offset) : 0;
+
+  const int64_t cols = vec4 && !nk ? N / 4 : N;
+  const int64_t tiles = ((M + TM - 1) / TM) * ((cols + TN - 1) / TN);
+  auto groups = gpu::groups_for(ctx, static_cast<uint64_t>(tiles), WG);
+  groups[2] = static_cast<uint32_t>(B);
+  const gpu::Bind binds[] = {gpu::Bind::texel(a, a_lanes), gpu::Bind::texel(w, w_lanes),
+                             gpu::Bind::texel(bias ? *bias : a, 1), gpu::Bind::storage_write(out)};
+  s.dispatch(k, binds, &p, sizeof p, groups, "matmul");
+}
+
+}  // namespace tessera::ops
