@@ -1,5 +1,8 @@
 #include "ops/matmul.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace tessera::ops {
 namespace {
 
@@ -54,9 +57,10 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   gpu::Context& ctx = context_of(a);
   // Register blocking: TM rows x TN columns per invocation. The one-row case (decoding) spreads
   // columns over invocations instead of rows.
-  const int TM = M == 1 ? 1 : 4;
-  const int TN = nk ? 4 : (vec4 ? 2 : 4);
-  const int WG = 64;
+  int TM = M == 1 ? 1 : 4;
+  int TN = nk ? 4 : (vec4 ? 2 : 4);
+  int WG = 64;
+  if (const char* t = std::getenv("TESSERA_MATMUL_TILE")) std::sscanf(t, "%dx%dx%d", &TM, &TN, &WG);
   const std::string shader = std::string("matmul_") + (nk ? "nk" : "kn") + (vec4 ? "_vec4" : "");
   const gpu::Kernel& k = ctx.kernel({shader, {gpu::Access::texel, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
                                      sizeof(MatmulPush), {WG, TM, TN}});

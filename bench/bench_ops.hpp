@@ -1,0 +1,40 @@
+#pragma once
+#include <string>
+#include <vector>
+
+#include <functional>
+
+#include "gpu/context.hpp"
+#include "gpu/stream.hpp"
+
+namespace tessera::bench {
+
+// `tessera bench ops [--quick] [--json]`: returns the process exit code.
+int run_ops(const gpu::ContextOptions& options, const std::vector<std::string>& args);
+
+// Prints one figure beside its reference, as text or as a JSON line.
+class Reporter {
+ public:
+  explicit Reporter(bool json);
+  void row(const std::string& name, const std::string& unit, double ours, const std::string& ref_name, double ref,
+           const std::string& note);
+  void line(const std::string& text);
+
+ private:
+  bool json_;
+};
+
+struct GpuTime {
+  double gpu_s;   // GPU timestamps, summed over the dispatches
+  double wall_s;  // submit to fence, on the host
+};
+
+// Median over `reps` runs (after a warm-up) of a stream that `record` fills.
+GpuTime time_gpu(gpu::Context& ctx, const std::function<void(gpu::Stream&)>& record, int reps);
+// Median wall time of `fn` over `reps` runs after a warm-up.
+double time_cpu(const std::function<void()>& fn, int reps);
+
+// FP32 FLOP/s of this CPU on all cores (FMA loop), in GFLOP/s.
+double cpu_fp32_peak_gflops();
+
+}  // namespace tessera::bench
