@@ -2,9 +2,53 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 
 namespace tessera::ops {
 namespace {
+
+struct MatvecPush {
+  int32_t N, K4;
+  int32_t x_offset, x_batch;
+  int32_t w_offset, w_row;
+  int32_t y_offset, y_batch;
+  int32_t bias_offset, has_bias;
+};
+
+// One output row per step of decoding: a kernel that reads x once per workgroup and streams W.
+void matvec(gpu::Stream& s, const TensorView& a, const TensorView& w, const TensorView& out,
+            const std::optional<TensorView>& bias, int64_t B, int64_t N, int64_t K) {
+  const char* op = "matmul";
+  gpu::Context& ctx = context_of(a);
+  const auto& f = ctx.features();
+  // Lanes of a CPU device are SIMD slots: one lane per row. GPUs share a row across a subgroup.
+  const bool subgroup_rows = ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU && f.subgroup_in_compute &&
+                             (f.subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) && f.subgroup_size >= 4 &&
+                             f.subgroup_size <= 64;
+  const int split = subgroup_rows ? static_cast<int>(f.subgroup_size) : 1;
+  int TN = subgroup_rows ? 2 : 4;
+  int WG = subgroup_rows ? std::max(64, split) : 64;
+  if (const char* t = std::getenv("TESSERA_MATVEC_TILE")) std::sscanf(t, "%dx%d", &TN, &WG);
+  const gpu::Kernel& k = ctx.kernel({"matvec", {gpu::Access::storage, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
+                                     sizeof(MatvecPush), {WG, TN, split}});
+  MatvecPush p{};
+  p.N = i32(op, N);
+  p.K4 = i32(op, K / 4);
+  p.x_offset = i32(op, a.offset / 4);
+  p.x_batch = a.rank == 3 ? i32(op, a.strides[0] / 4) : 0;
+  p.w_offset = i32(op, w.offset / 4);
+  p.w_row = i32(op, w.strides[0] / 4);
+  p.y_offset = i32(op, out.offset);
+  p.y_batch = out.rank == 3 ? i32(op, out.strides[0]) : 0;
+  p.has_bias = bias ? 1 : 0;
+  p.bias_offset = bias ? i32(op, bias->offset) : 0;
+  const int64_t rows_per_wg = static_cast<int64_t>(WG / split) * TN;
+  auto groups = gpu::groups_for(ctx, static_cast<uint64_t>((N + rows_per_wg - 1) / rows_per_wg), 1);
+  groups[2] = static_cast<uint32_t>(B);
+  const gpu::Bind binds[] = {gpu::Bind::storage_read(a), gpu::Bind::texel(w, 4), gpu::Bind::texel(bias ? *bias : w, 1),
+                             gpu::Bind::storage_write(out)};
+  s.dispatch(k, binds, &p, sizeof p, groups, "matvec");
+}
 
 struct MatmulPush {
   int32_t M, N, K;
@@ -54,6 +98,8 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   const int a_lanes = vec4 && nk ? 4 : 1;
   const int w_lanes = vec4 ? 4 : 1;
 
+  if (M == 1 && nk && vec4 && w.rank == 2 && !std::getenv("TESSERA_NO_MATVEC")) return matvec(s, a, w, out, bias, B, N, K);
+
   gpu::Context& ctx = context_of(a);
   // Register blocking: TM rows x TN columns per invocation. The one-row case (decoding) spreads
   // columns over invocations instead of rows.
@@ -61,7 +107,7 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   int TN = nk ? 4 : (vec4 ? 2 : 4);
   int WG = 64;
   if (const char* t = std::getenv("TESSERA_MATMUL_TILE")) std::sscanf(t, "%dx%dx%d", &TM, &TN, &WG);
-  const std::string shader = std::string("matmul_") + (nk ? "nk" : "kn") + (vec4 ? "_vec4" : "");
+  std::string shader = std::string("matmul_") + (nk ? "nk" : "kn") + (vec4 ? "_vec4" : "");
   const gpu::Kernel& k = ctx.kernel({shader, {gpu::Access::texel, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
                                      sizeof(MatmulPush), {WG, TM, TN}});
 

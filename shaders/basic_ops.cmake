@@ -1,0 +1,17 @@
+# Normalization, elementwise, softmax, embedding gather and strided copy. Operators, optional
+# operands and vector widths that are not defines are specialization constants.
+tessera_shader(NAME layer_norm       SOURCE norm.comp DEFINES LAYER_NORM)
+tessera_shader(NAME layer_norm_vec4  SOURCE norm.comp DEFINES LAYER_NORM VEC4)
+tessera_shader(NAME group_norm       SOURCE norm.comp DEFINES GROUP_NORM)
+tessera_shader(NAME group_norm_vec4  SOURCE norm.comp DEFINES GROUP_NORM VEC4)
+tessera_shader(NAME softmax          SOURCE softmax.comp)
+tessera_shader(NAME softmax_vec4     SOURCE softmax.comp DEFINES VEC4)
+tessera_shader(NAME unary            SOURCE elementwise.comp DEFINES UNARY)
+tessera_shader(NAME binary           SOURCE elementwise.comp DEFINES BINARY)
+tessera_shader(NAME gather           SOURCE gather.comp)
+tessera_shader(NAME copy_f32         SOURCE copy.comp DEFINES FLOAT)
+tessera_shader(NAME copy_i32         SOURCE copy.comp DEFINES INT)
+tessera_shader(NAME layer_norm_sg      SOURCE norm.comp DEFINES LAYER_NORM SUBGROUP)
+tessera_shader(NAME layer_norm_sg_vec4 SOURCE norm.comp DEFINES LAYER_NORM SUBGROUP VEC4)
+tessera_shader(NAME softmax_sg         SOURCE softmax.comp DEFINES SUBGROUP)
+tessera_shader(NAME softmax_sg_vec4    SOURCE softmax.comp DEFINES SUBGROUP VEC4)
