@@ -50,6 +50,15 @@ int32_t i32(const char* op, int64_t v) {
   return static_cast<int32_t>(v);
 }
 
+void outer_dims(const char* op, const TensorView& t, int lanes, int64_t n[3], int32_t s[3]) {
+  const int lead = 3 - (t.rank - 1);
+  for (int i = 0; i < 3; ++i) {
+    const int d = i - lead;
+    n[i] = d >= 0 ? t.shape[d] : 1;
+    s[i] = d >= 0 && n[i] > 1 ? i32(op, t.strides[d] / lanes) : 0;
+  }
+}
+
 gpu::Context& context_of(const TensorView& t) { return t.buffer->context(); }
 
 }  // namespace tessera::ops

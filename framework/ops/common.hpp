@@ -35,6 +35,10 @@ bool texel_aligned(const TensorView& t, int lanes);
 // A signed 32-bit push constant, refusing tensors too large for 32-bit indexing.
 int32_t i32(const char* op, int64_t v);
 
+// The dimensions of `t` before the last, padded to three with leading ones, and their strides divided by
+// `lanes` (0 where a dimension is 1): how row-wise ops walk any rank-1..4 view.
+void outer_dims(const char* op, const TensorView& t, int lanes, int64_t n[3], int32_t s[3]);
+
 gpu::Context& context_of(const TensorView& t);
 
 }  // namespace tessera::ops

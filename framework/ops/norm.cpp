@@ -21,16 +21,6 @@ struct GroupNormPush {
   float eps;
 };
 
-// The dimensions before the last, padded to three with leading ones; strides divided by `lanes`.
-void outer(const char* op, const TensorView& t, int lanes, int64_t n[3], int32_t s[3]) {
-  const int lead = 3 - (t.rank - 1);
-  for (int i = 0; i < 3; ++i) {
-    const int d = i - lead;
-    n[i] = d >= 0 ? t.shape[d] : 1;
-    s[i] = d >= 0 && n[i] > 1 ? i32(op, t.strides[d] / lanes) : 0;
-  }
-}
-
 void expect_vector(const char* op, const char* name, const std::optional<TensorView>& v, int64_t n) {
   if (!v) return;
   expect_dtype(op, name, *v, {DType::f32, DType::f16});
@@ -72,8 +62,8 @@ void layer_norm(gpu::Stream& s, const TensorView& x, std::optional<TensorView> w
   const int lanes = vec4 ? 4 : 1;
   LayerNormPush p{};
   int64_t n[3];
-  outer(op, x, lanes, n, p.x_s);
-  outer(op, out, 1, n, p.o_s);
+  outer_dims(op, x, lanes, n, p.x_s);
+  outer_dims(op, out, 1, n, p.o_s);
   p.rows = i32(op, n[0] * n[1] * n[2]);
   p.C = i32(op, C);
   p.n1 = i32(op, n[1]);

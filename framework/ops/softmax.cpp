@@ -12,15 +12,6 @@ struct SoftmaxPush {
   float scale;
 };
 
-void outer(const char* op, const TensorView& t, int lanes, int64_t n[3], int32_t s[3]) {
-  const int lead = 3 - (t.rank - 1);
-  for (int i = 0; i < 3; ++i) {
-    const int d = i - lead;
-    n[i] = d >= 0 ? t.shape[d] : 1;
-    s[i] = d >= 0 && n[i] > 1 ? i32(op, t.strides[d] / lanes) : 0;
-  }
-}
-
 }  // namespace
 
 void softmax(gpu::Stream& s, const TensorView& x, const TensorView& out, float scale) {
@@ -46,8 +37,8 @@ void softmax(gpu::Stream& s, const TensorView& x, const TensorView& out, float s
   const int lanes = vec4 ? 4 : 1;
   SoftmaxPush p{};
   int64_t n[3];
-  outer(op, x, lanes, n, p.x_s);
-  outer(op, out, 1, n, p.o_s);
+  outer_dims(op, x, lanes, n, p.x_s);
+  outer_dims(op, out, 1, n, p.o_s);
   p.rows = i32(op, n[0] * n[1] * n[2]);
   p.N = i32(op, x.dim(-1));
   p.n1 = i32(op, n[1]);

@@ -157,16 +157,6 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Conv1dTest,
                                            Case1d{1, 3, 11, 9, 5, 1, 2, false, DType::f32},
                                            Case1d{1, 16, 64, 12, 3, 1, 1, true, DType::f16}));
 
-template <class F>
-void expect_error(F&& f, const char* message) {
-  try {
-    f();
-    FAIL() << "no error, expected: " << message;
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), message);
-  }
-}
-
 TEST_F(Conv2dTest, RejectsBadArgumentsWithAClearMessage) {
   gpu::Tensor x(ctx(), DType::f32, {1, 3, 8, 8});
   gpu::Tensor w(ctx(), DType::f32, {8, 4, 3, 3});
@@ -175,27 +165,27 @@ TEST_F(Conv2dTest, RejectsBadArgumentsWithAClearMessage) {
   gpu::Tensor out_ok(ctx(), DType::f32, {1, 8, 8, 8});
   gpu::Tensor bias(ctx(), DType::f32, {7});
   gpu::Stream s(ctx());
-  expect_error([&] { ops::conv2d(s, x, w, std::nullopt, 1, Padding2d::uniform(1), out_ok); },
+  test::expect_error([&] { ops::conv2d(s, x, w, std::nullopt, 1, Padding2d::uniform(1), out_ok); },
                "conv2d: w f32[8,4,3,3] has 4 input channels but x f32[1,3,8,8] has 3");
-  expect_error([&] { ops::conv2d(s, x, w_ok, std::nullopt, 1, Padding2d::uniform(1), out); },
+  test::expect_error([&] { ops::conv2d(s, x, w_ok, std::nullopt, 1, Padding2d::uniform(1), out); },
                "conv2d: out f32[1,8,7,7] must be [1,8,8,8] for x f32[1,3,8,8], w f32[8,3,3,3], stride 1, padding "
                "(1,1,1,1)");
-  expect_error([&] { ops::conv2d(s, x, w_ok, bias.view(), 1, Padding2d::uniform(1), out_ok); },
+  test::expect_error([&] { ops::conv2d(s, x, w_ok, bias.view(), 1, Padding2d::uniform(1), out_ok); },
                "conv2d: bias f32[7] must be a contiguous [8]");
-  expect_error([&] { ops::conv2d(s, x, w_ok, std::nullopt, 0, Padding2d::uniform(1), out_ok); },
+  test::expect_error([&] { ops::conv2d(s, x, w_ok, std::nullopt, 0, Padding2d::uniform(1), out_ok); },
                "conv2d: stride 0 must be >= 1");
-  expect_error([&] { ops::conv2d(s, x, w_ok, std::nullopt, 1, Padding2d{0, -1, 0, 0}, out_ok); },
+  test::expect_error([&] { ops::conv2d(s, x, w_ok, std::nullopt, 1, Padding2d{0, -1, 0, 0}, out_ok); },
                "conv2d: padding (0,-1,0,0) must not be negative");
   gpu::Tensor tiny(ctx(), DType::f32, {1, 3, 2, 2});
-  expect_error([&] { ops::conv2d(s, tiny, w_ok, std::nullopt, 1, Padding2d{}, out_ok); },
+  test::expect_error([&] { ops::conv2d(s, tiny, w_ok, std::nullopt, 1, Padding2d{}, out_ok); },
                "conv2d: kernel 3x3 of w f32[8,3,3,3] does not fit x f32[1,3,2,2] with padding (0,0,0,0)");
   gpu::Tensor w9(ctx(), DType::f32, {8, 3, 9, 9});
-  expect_error([&] { ops::conv2d(s, x, w9, std::nullopt, 1, Padding2d::uniform(4), out_ok); },
+  test::expect_error([&] { ops::conv2d(s, x, w9, std::nullopt, 1, Padding2d::uniform(4), out_ok); },
                "conv2d: w f32[8,3,9,9] has a kernel size of 9; supported are 1 to 7");
   gpu::Tensor xi(ctx(), DType::i32, {1, 3, 8, 8});
-  expect_error([&] { ops::conv2d(s, xi, w_ok, std::nullopt, 1, Padding2d::uniform(1), out_ok); },
+  test::expect_error([&] { ops::conv2d(s, xi, w_ok, std::nullopt, 1, Padding2d::uniform(1), out_ok); },
                "conv2d: x i32[1,3,8,8] must be f32");
-  expect_error([&] { ops::conv2d(s, x.view().reshape({3, 8, 8}), w_ok, std::nullopt, 1, Padding2d::uniform(1), out_ok); },
+  test::expect_error([&] { ops::conv2d(s, x.view().reshape({3, 8, 8}), w_ok, std::nullopt, 1, Padding2d::uniform(1), out_ok); },
                "conv2d: x f32[3,8,8] must have 4 dimensions");
 }
 
@@ -204,9 +194,9 @@ TEST_F(Conv1dTest, RejectsBadArgumentsWithAClearMessage) {
   gpu::Tensor w(ctx(), DType::f32, {16, 80, 3});
   gpu::Tensor out(ctx(), DType::f32, {1, 16, 30});
   gpu::Stream s(ctx());
-  expect_error([&] { ops::conv1d(s, x, w, std::nullopt, 2, 1, out); },
+  test::expect_error([&] { ops::conv1d(s, x, w, std::nullopt, 2, 1, out); },
                "conv1d: out f32[1,16,30] must be [1,16,15] for x f32[1,80,30], w f32[16,80,3], stride 2, padding 1");
-  expect_error([&] { ops::conv1d(s, x, w, std::nullopt, 1, -1, out); }, "conv1d: padding -1 must not be negative");
+  test::expect_error([&] { ops::conv1d(s, x, w, std::nullopt, 1, -1, out); }, "conv1d: padding -1 must not be negative");
 }
 
 // Speed of the op that dominates a VQGAN decoder at 256x256: 3x3, 128 -> 128 channels, 64x64, batch 1.

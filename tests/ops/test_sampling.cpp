@@ -338,16 +338,6 @@ TEST_F(SamplingTest, StepsAndRowsDecorrelate) {
   EXPECT_GT(std::count_if(seen.begin(), seen.end(), [](int c) { return c > 0; }), 30);
 }
 
-template <class F>
-void expect_error(F&& f, const char* message) {
-  try {
-    f();
-    FAIL() << "no error, expected: " << message;
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), message);
-  }
-}
-
 TEST_F(SamplingTest, RejectsBadParametersWithAClearMessage) {
   gpu::Tensor l(ctx(), DType::f32, {2, 10});
   gpu::Tensor ids(ctx(), DType::i32, {2});
@@ -357,23 +347,23 @@ TEST_F(SamplingTest, RejectsBadParametersWithAClearMessage) {
     edit(p);
     return p;
   };
-  expect_error([&] { ops::sample(s, l, with([](auto& p) { p.temperature = -0.5f; }), ids); },
+  test::expect_error([&] { ops::sample(s, l, with([](auto& p) { p.temperature = -0.5f; }), ids); },
                "sample: temperature -0.5 must be finite and >= 0 (0 = greedy)");
-  expect_error([&] { ops::sample(s, l, with([](auto& p) { p.top_p = 0.0f; }), ids); },
+  test::expect_error([&] { ops::sample(s, l, with([](auto& p) { p.top_p = 0.0f; }), ids); },
                "sample: top_p 0 must be in (0, 1] (1 = off)");
-  expect_error([&] { ops::sample(s, l, with([](auto& p) { p.top_p = 1.5f; }), ids); },
+  test::expect_error([&] { ops::sample(s, l, with([](auto& p) { p.top_p = 1.5f; }), ids); },
                "sample: top_p 1.5 must be in (0, 1] (1 = off)");
-  expect_error([&] { ops::sample(s, l, with([](auto& p) { p.top_k = 11; }), ids); },
+  test::expect_error([&] { ops::sample(s, l, with([](auto& p) { p.top_k = 11; }), ids); },
                "sample: top_k 11 exceeds the vocabulary of logits f32[2,10]");
-  expect_error([&] { ops::sample(s, l, with([](auto& p) { p.top_k = -1; }), ids); },
+  test::expect_error([&] { ops::sample(s, l, with([](auto& p) { p.top_k = -1; }), ids); },
                "sample: top_k -1 must be >= 0 (0 = off)");
   gpu::Tensor other(ctx(), DType::f32, {2, 9});
-  expect_error([&] { ops::sample(s, l, with([&](auto& p) { p.uncond = other.view(); }), ids); },
+  test::expect_error([&] { ops::sample(s, l, with([&](auto& p) { p.uncond = other.view(); }), ids); },
                "sample: uncond f32[2,9] must have the shape of logits f32[2,10]");
   gpu::Tensor ids3(ctx(), DType::i32, {3});
-  expect_error([&] { ops::sample(s, l, ops::SampleParams{}, ids3); }, "sample: out_ids i32[3] must be [2] for logits f32[2,10]");
+  test::expect_error([&] { ops::sample(s, l, ops::SampleParams{}, ids3); }, "sample: out_ids i32[3] must be [2] for logits f32[2,10]");
   gpu::Tensor fids(ctx(), DType::f32, {2});
-  expect_error([&] { ops::sample(s, l, ops::SampleParams{}, fids); }, "sample: out_ids f32[2] must be i32");
+  test::expect_error([&] { ops::sample(s, l, ops::SampleParams{}, fids); }, "sample: out_ids f32[2] must be i32");
 }
 
 TEST_F(SamplingTest, SpeedPerCall) {

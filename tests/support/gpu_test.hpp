@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gpu/context.hpp"
+#include "gpu/error.hpp"
 #include "gpu/stream.hpp"
 #include "gpu/tensor.hpp"
 
@@ -55,6 +56,17 @@ class Guarded {
   int64_t guard_;
   int64_t total_;
 };
+
+// Runs `f` and checks that it throws tessera::Error with exactly `message`.
+template <class F>
+void expect_error(F&& f, const std::string& message) {
+  try {
+    f();
+    ADD_FAILURE() << "no error, expected: " << message;
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), message);
+  }
+}
 
 constexpr uint32_t kSentinel = 0x7fa5a5a5u;  // a NaN no kernel produces by arithmetic
 
