@@ -79,8 +79,8 @@ Guarded::Guarded(gpu::Context& ctx, gpu::DType dtype, std::initializer_list<int6
   view_ = storage_.view().slice(0, guard, n).reshape(std::span<const int64_t>(shape.begin(), shape.size()));
 }
 
-std::vector<float> Guarded::read_f32() const { return gpu::download_f32(view_); }
-std::vector<int32_t> Guarded::read_i32() const { return gpu::download_i32(view_); }
+std::vector<float> Guarded::read_f32() const { return gpu::download_f32(view()); }
+std::vector<int32_t> Guarded::read_i32() const { return gpu::download_i32(view()); }
 
 void Guarded::check_guards() const {
   const uint32_t es = gpu::dtype_size(storage_.dtype());

@@ -43,8 +43,12 @@ double normalized_error(std::span<const float> got, std::span<const float> want)
 class Guarded {
  public:
   Guarded(gpu::Context& ctx, gpu::DType dtype, std::initializer_list<int64_t> shape, int64_t guard = 67);
-  gpu::TensorView view() const { return view_; }
-  operator gpu::TensorView() const { return view_; }
+  gpu::TensorView view() const {
+    gpu::TensorView v = view_;
+    v.buffer = &storage_.buffer();  // the Guarded may have moved since construction
+    return v;
+  }
+  operator gpu::TensorView() const { return view(); }
   std::vector<float> read_f32() const;
   std::vector<int32_t> read_i32() const;
   // Fails the current test with the index of the first overwritten guard element.
