@@ -2,8 +2,6 @@
 // y[b, n] = sum_k x[b, k] * W[n, k] (+ bias[n]): the one-row case of token-by-token decoding.
 // SPLIT lanes share one output row and reduce with subgroup arithmetic (GPUs: coalesced weight reads);
 // SPLIT == 1 gives each lane TN whole rows (CPU devices such as lavapipe, where lanes are SIMD slots).
-// x is the same for every lane of a workgroup, so it is read through a storage buffer at a uniform
-// index: a scalar load broadcast to all lanes on CPU devices, a broadcast from cache on GPUs.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_arithmetic : enable
 #include "common.glsl"
@@ -12,7 +10,7 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const int TN = 4;     // rows per lane group
 layout(constant_id = 2) const int SPLIT = 1;  // lanes per row (1 or the subgroup size)
 
-layout(binding = 0) readonly buffer XIn { vec4 X4[]; };
+layout(binding = 0) uniform samplerBuffer X;
 layout(binding = 1) uniform samplerBuffer W;
 layout(binding = 2) uniform samplerBuffer Bias;
 layout(binding = 3) writeonly buffer Out { float Y[]; };
@@ -38,7 +36,7 @@ void main() {
   float acc[TN];
   [[unroll]] for (int j = 0; j < TN; ++j) acc[j] = 0.0;
   for (int k = lane; k < p.K4; k += SPLIT) {
-    const vec4 x = X4[x_base + k];
+    const vec4 x = texelFetch(X, x_base + k);
     [[unroll]] for (int j = 0; j < TN; ++j) acc[j] += dot(x, texelFetch(W, w_base[j] + k));
   }
   if (SPLIT > 1) {

@@ -1,11 +1,17 @@
 #include "ops/matmul.hpp"
 
-#include <cstdio>
-#include <cstdlib>
 #include <algorithm>
 
 namespace tessera::ops {
 namespace {
+
+struct MatmulPush {
+  int32_t M, N, K;
+  int32_t a_offset, a_row, a_batch;
+  int32_t w_offset, w_row, w_batch;
+  int32_t c_offset, c_row, c_batch;
+  int32_t bias_offset, has_bias;
+};
 
 struct MatvecPush {
   int32_t N, K4;
@@ -15,21 +21,24 @@ struct MatvecPush {
   int32_t bias_offset, has_bias;
 };
 
-// One output row per step of decoding: a kernel that reads x once per workgroup and streams W.
+bool is_cpu(const gpu::Context& ctx) { return ctx.info().type == VK_PHYSICAL_DEVICE_TYPE_CPU; }
+
+// The one-row case of decoding: y = x W^T for [N, K] weights, streaming W once.
 void matvec(gpu::Stream& s, const TensorView& a, const TensorView& w, const TensorView& out,
             const std::optional<TensorView>& bias, int64_t B, int64_t N, int64_t K) {
   const char* op = "matmul";
   gpu::Context& ctx = context_of(a);
   const auto& f = ctx.features();
-  // Lanes of a CPU device are SIMD slots: one lane per row. GPUs share a row across a subgroup.
-  const bool subgroup_rows = ctx.info().type != VK_PHYSICAL_DEVICE_TYPE_CPU && f.subgroup_in_compute &&
+  // On a CPU device lanes are SIMD slots and a lane keeps whole rows (measured on lavapipe: 8 rows per
+  // lane, 16 lanes per group, ~2 ms for 4096x1024 f32). GPUs share a row across a subgroup so that the
+  // weight reads of neighbouring lanes coalesce, and reduce with subgroupAdd.
+  const bool subgroup_rows = !is_cpu(ctx) && f.subgroup_in_compute &&
                              (f.subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) && f.subgroup_size >= 4 &&
-                             f.subgroup_size <= 64;
+                             f.subgroup_size <= 128;
   const int split = subgroup_rows ? static_cast<int>(f.subgroup_size) : 1;
-  int TN = subgroup_rows ? 2 : 4;
-  int WG = subgroup_rows ? std::max(64, split) : 64;
-  if (const char* t = std::getenv("TESSERA_MATVEC_TILE")) std::sscanf(t, "%dx%d", &TN, &WG);
-  const gpu::Kernel& k = ctx.kernel({"matvec", {gpu::Access::storage, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
+  const int TN = subgroup_rows ? 2 : 8;
+  const int WG = subgroup_rows ? std::max(128, split) : 16;
+  const gpu::Kernel& k = ctx.kernel({"matvec", {gpu::Access::texel, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
                                      sizeof(MatvecPush), {WG, TN, split}});
   MatvecPush p{};
   p.N = i32(op, N);
@@ -42,21 +51,32 @@ void matvec(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   p.y_batch = out.rank == 3 ? i32(op, out.strides[0]) : 0;
   p.has_bias = bias ? 1 : 0;
   p.bias_offset = bias ? i32(op, bias->offset) : 0;
-  const int64_t rows_per_wg = static_cast<int64_t>(WG / split) * TN;
-  auto groups = gpu::groups_for(ctx, static_cast<uint64_t>((N + rows_per_wg - 1) / rows_per_wg), 1);
+  const int64_t rows_per_group = static_cast<int64_t>(WG / split) * TN;
+  auto groups = gpu::groups_for(ctx, static_cast<uint64_t>((N + rows_per_group - 1) / rows_per_group), 1);
   groups[2] = static_cast<uint32_t>(B);
-  const gpu::Bind binds[] = {gpu::Bind::storage_read(a), gpu::Bind::texel(w, 4), gpu::Bind::texel(bias ? *bias : w, 1),
+  const gpu::Bind binds[] = {gpu::Bind::texel(a, 4), gpu::Bind::texel(w, 4), gpu::Bind::texel(bias ? *bias : w, 1),
                              gpu::Bind::storage_write(out)};
   s.dispatch(k, binds, &p, sizeof p, groups, "matvec");
 }
 
-struct MatmulPush {
-  int32_t M, N, K;
-  int32_t a_offset, a_row, a_batch;
-  int32_t w_offset, w_row, w_batch;
-  int32_t c_offset, c_row, c_batch;
-  int32_t bias_offset, has_bias;
+// Register tile (TM rows x TN columns per invocation) and workgroup size.
+struct Tile {
+  int TM, TN, WG;
 };
+
+Tile choose_tile(const gpu::Context& ctx, int64_t M, bool nk, bool vec4) {
+  // Rows per invocation: the smallest power of two covering M, up to the tile height.
+  auto rows = [&](int most) {
+    int tm = 1;
+    while (tm < most && tm < M) tm *= 2;
+    return tm;
+  };
+  if (!is_cpu(ctx)) return {rows(4), nk ? 4 : (vec4 ? 2 : 4), 64};
+  // On lavapipe every texel fetch is dear and every lane is a SIMD slot: big register tiles amortise the
+  // fetches (tile sweeps on 1024^3, in docs/PERFORMANCE.md: 4x4 13, 8x8 21, 16x16 31 GFLOP/s).
+  if (nk && vec4) return {rows(16), 16, 16};
+  return {rows(8), 8, 16};
+}
 
 }  // namespace
 
@@ -95,21 +115,15 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
 
   // Four-wide fetches when the layout allows; the same kernel reads one float at a time otherwise.
   const bool vec4 = K % 4 == 0 && texel_aligned(a, 4) && (nk ? texel_aligned(w, 4) : (N % 4 == 0 && texel_aligned(w, 4)));
+  if (M == 1 && nk && vec4 && w.rank == 2) return matvec(s, a, w, out, bias, B, N, K);
+
   const int a_lanes = vec4 && nk ? 4 : 1;
   const int w_lanes = vec4 ? 4 : 1;
-
-  if (M == 1 && nk && vec4 && w.rank == 2 && !std::getenv("TESSERA_NO_MATVEC")) return matvec(s, a, w, out, bias, B, N, K);
-
   gpu::Context& ctx = context_of(a);
-  // Register blocking: TM rows x TN columns per invocation. The one-row case (decoding) spreads
-  // columns over invocations instead of rows.
-  int TM = M == 1 ? 1 : 4;
-  int TN = nk ? 4 : (vec4 ? 2 : 4);
-  int WG = 64;
-  if (const char* t = std::getenv("TESSERA_MATMUL_TILE")) std::sscanf(t, "%dx%dx%d", &TM, &TN, &WG);
-  std::string shader = std::string("matmul_") + (nk ? "nk" : "kn") + (vec4 ? "_vec4" : "");
+  const Tile t = choose_tile(ctx, M, nk, vec4);
+  const std::string shader = std::string("matmul_") + (nk ? "nk" : "kn") + (vec4 ? "_vec4" : "");
   const gpu::Kernel& k = ctx.kernel({shader, {gpu::Access::texel, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
-                                     sizeof(MatmulPush), {WG, TM, TN}});
+                                     sizeof(MatmulPush), {t.WG, t.TM, t.TN}});
 
   MatmulPush p{};
   p.M = i32(op, M);
@@ -128,8 +142,8 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   p.bias_offset = bias ? i32(op, bias->offset) : 0;
 
   const int64_t cols = vec4 && !nk ? N / 4 : N;
-  const int64_t tiles = ((M + TM - 1) / TM) * ((cols + TN - 1) / TN);
-  auto groups = gpu::groups_for(ctx, static_cast<uint64_t>(tiles), WG);
+  const int64_t tiles = ((M + t.TM - 1) / t.TM) * ((cols + t.TN - 1) / t.TN);
+  auto groups = gpu::groups_for(ctx, static_cast<uint64_t>(tiles), static_cast<uint32_t>(t.WG));
   groups[2] = static_cast<uint32_t>(B);
   const gpu::Bind binds[] = {gpu::Bind::texel(a, a_lanes), gpu::Bind::texel(w, w_lanes),
                              gpu::Bind::texel(bias ? *bias : a, 1), gpu::Bind::storage_write(out)};
