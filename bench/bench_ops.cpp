@@ -91,14 +91,24 @@ double time_cpu(const std::function<void()>& fn, int reps) {
 namespace {
 
 void bench_matmul(gpu::Context& ctx, Reporter& rep, int M, int N, int K, gpu::DType wtype, ops::WeightLayout layout,
-                  int reps) {
+                  int reps, bool packed_weights = false) {
   auto a = random_floats(static_cast<size_t>(M) * K, 1);
   auto w = random_floats(static_cast<size_t>(N) * K, 2);
   const bool nk = layout == ops::WeightLayout::out_in;
   auto ta = gpu::Tensor::from_f32(ctx, a, {M, K});
   auto tw = nk ? gpu::Tensor::from_f32(ctx, w, {N, K}, wtype) : gpu::Tensor::from_f32(ctx, w, {K, N}, wtype);
   gpu::Tensor out(ctx, gpu::DType::f32, {M, N});
-  const GpuTime t = time_gpu(ctx, [&](gpu::Stream& s) { ops::matmul(s, ta, tw, out, layout); }, reps);
+  gpu::Tensor packed;
+  if (packed_weights) packed = ops::pack_weights(ctx, tw, layout);
+  const GpuTime t = time_gpu(
+      ctx,
+      [&](gpu::Stream& s) {
+        if (packed_weights)
+          ops::matmul(s, ta, packed, out, ops::WeightLayout::packed);
+        else
+          ops::matmul(s, ta, tw, out, layout);
+      },
+      reps);
 
   std::vector<float> c(static_cast<size_t>(M) * N);
   const double blas = time_cpu(
@@ -109,9 +119,11 @@ void bench_matmul(gpu::Context& ctx, Reporter& rep, int M, int N, int K, gpu::DT
       reps);
   const double flops = 2.0 * M * N * K;
   char name[96];
-  std::snprintf(name, sizeof name, "matmul %dx%dx%d %s %s", M, N, K, gpu::dtype_name(wtype), nk ? "[N,K]" : "[K,N]");
+  std::snprintf(name, sizeof name, "matmul %dx%dx%d %s %s%s", M, N, K, gpu::dtype_name(wtype), nk ? "[N,K]" : "[K,N]",
+                packed_weights ? " packed" : "");
   char note[96];
-  std::snprintf(note, sizeof note, "gpu %.3f ms, wall %.3f ms, %.1f GB/s", t.gpu_s * 1e3, t.wall_s * 1e3,
+  // Bytes the op must move at least: A, W and C once each.
+  std::snprintf(note, sizeof note, "gpu %.3f ms, wall %.3f ms, %.1f GB/s compulsory", t.gpu_s * 1e3, t.wall_s * 1e3,
                 (4.0 * M * K + gpu::dtype_size(wtype) * 1.0 * N * K + 4.0 * M * N) / t.gpu_s / 1e9);
   rep.row(name, "GFLOP/s", flops / t.gpu_s / 1e9, "openblas sgemm", flops / blas / 1e9, note);
 }
@@ -173,11 +185,15 @@ int run_ops(const gpu::ContextOptions& options, const std::vector<std::string>& 
   bench_matmul(ctx, rep, 1024, 1024, 1024, gpu::DType::f32, ops::WeightLayout::out_in, reps);
   bench_matmul(ctx, rep, 1024, 1024, 1024, gpu::DType::f16, ops::WeightLayout::out_in, reps);
   bench_matmul(ctx, rep, 1024, 1024, 1024, gpu::DType::f32, ops::WeightLayout::in_out, reps);
+  bench_matmul(ctx, rep, 1024, 1024, 1024, gpu::DType::f32, ops::WeightLayout::out_in, reps, true);
+  bench_matmul(ctx, rep, 1024, 1024, 1024, gpu::DType::f16, ops::WeightLayout::out_in, reps, true);
+  bench_matmul(ctx, rep, 1024, 1024, 1024, gpu::DType::f32, ops::WeightLayout::in_out, reps, true);
   if (!quick) {
     bench_matmul(ctx, rep, 256, 2730, 1024, gpu::DType::f32, ops::WeightLayout::out_in, reps);
     bench_matmul(ctx, rep, 1, 4096, 1024, gpu::DType::f32, ops::WeightLayout::out_in, reps);
     bench_matmul(ctx, rep, 1, 4096, 1024, gpu::DType::f16, ops::WeightLayout::out_in, reps);
     bench_matmul(ctx, rep, 1, 3072, 768, gpu::DType::f32, ops::WeightLayout::in_out, reps);
+    bench_matmul(ctx, rep, 1, 3072, 768, gpu::DType::f32, ops::WeightLayout::in_out, reps, true);
   }
   bench_attention(ctx, rep, quick, reps);
   std::snprintf(line, sizeof line, "matmul 1024^3 share of CPU FP32 peak is GFLOP/s / %.1f", peak);

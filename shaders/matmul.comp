@@ -46,7 +46,12 @@ void main() {
 
 #if defined(W_NK)
   int w_base[TN];
+#ifdef PACKED
+  // W packed as [N/TN][K/4][TN] texels: a lane's TN rows at one k are adjacent, one stream per lane.
+  [[unroll]] for (int j = 0; j < TN; ++j) w_base[j] = w_off + (n0 / TN) * (p.K / 4) * TN + j;
+#else
   [[unroll]] for (int j = 0; j < TN; ++j) w_base[j] = w_off + min(n0 + j, p.N - 1) * p.w_row;
+#endif
   float acc[TM][TN];
   [[unroll]] for (int i = 0; i < TM; ++i) [[unroll]] for (int j = 0; j < TN; ++j) acc[i][j] = 0.0;
 #if defined(VEC4)
@@ -55,7 +60,11 @@ void main() {
     vec4 a[TM];
     [[unroll]] for (int i = 0; i < TM; ++i) a[i] = texelFetch(A, a_base[i] + k);
     [[unroll]] for (int j = 0; j < TN; ++j) {
+#ifdef PACKED
+      const vec4 w = texelFetch(W, w_base[j] + k * TN);
+#else
       const vec4 w = texelFetch(W, w_base[j] + k);
+#endif
       [[unroll]] for (int i = 0; i < TM; ++i) acc[i][j] += dot(a[i], w);
     }
   }

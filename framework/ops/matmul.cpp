@@ -1,6 +1,7 @@
 #include "ops/matmul.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace tessera::ops {
 namespace {
@@ -64,6 +65,9 @@ struct Tile {
   int TM, TN, WG;
 };
 
+// Rows per tile of a packed weight: the TN of the four-wide [N, K] kernel on this device.
+int packed_rows(const gpu::Context& ctx) { return is_cpu(ctx) ? 16 : 4; }
+
 Tile choose_tile(const gpu::Context& ctx, int64_t M, bool nk, bool vec4) {
   // Rows per invocation: the smallest power of two covering M, up to the tile height.
   auto rows = [&](int most) {
@@ -78,7 +82,104 @@ Tile choose_tile(const gpu::Context& ctx, int64_t M, bool nk, bool vec4) {
   return {rows(8), 8, 16};
 }
 
+void check_bias(const std::optional<TensorView>& bias, int64_t N) {
+  if (!bias) return;
+  expect_dtype("matmul", "bias", *bias, {DType::f32, DType::f16});
+  if (bias->rank != 1 || bias->shape[0] != N || !bias->contiguous())
+    fail("matmul", "bias " + bias->str() + " must be a contiguous [" + std::to_string(N) + "]");
+}
+
+// Records the tiled kernel `shader` with tile `t` over a [B, M, N] output.
+void dispatch_tiled(gpu::Stream& s, const std::string& shader, const Tile& t, const MatmulPush& p, const TensorView& a,
+                    int a_lanes, const TensorView& w, int w_lanes, const std::optional<TensorView>& bias,
+                    const TensorView& out, int64_t B, int64_t cols) {
+  gpu::Context& ctx = context_of(a);
+  const gpu::Kernel& k = ctx.kernel({shader, {gpu::Access::texel, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
+                                     sizeof(MatmulPush), {t.WG, t.TM, t.TN}});
+  const int64_t tiles = ((p.M + t.TM - 1) / t.TM) * ((cols + t.TN - 1) / t.TN);
+  auto groups = gpu::groups_for(ctx, static_cast<uint64_t>(tiles), static_cast<uint32_t>(t.WG));
+  groups[2] = static_cast<uint32_t>(B);
+  const gpu::Bind binds[] = {gpu::Bind::texel(a, a_lanes), gpu::Bind::texel(w, w_lanes),
+                             gpu::Bind::texel(bias ? *bias : a, 1), gpu::Bind::storage_write(out)};
+  s.dispatch(k, binds, &p, sizeof p, groups, "matmul");
+}
+
+void matmul_packed(gpu::Stream& s, const TensorView& a, const TensorView& w, const TensorView& out,
+                   const std::optional<TensorView>& bias, int64_t B, int64_t M, int64_t K) {
+  const char* op = "matmul";
+  gpu::Context& ctx = context_of(a);
+  const int T = packed_rows(ctx);
+  const int64_t N = out.dim(-1);
+  if (w.rank != 4 || w.shape[2] != T || w.shape[3] != 4 || !w.contiguous())
+    fail(op, "packed w " + w.str() + " was not made by pack_weights() for this device (tile " + std::to_string(T) + ")");
+  if (w.shape[1] * 4 != K) fail(op, "a " + a.str() + " has K=" + std::to_string(K) + " but packed w " + w.str() +
+                                        " has K=" + std::to_string(w.shape[1] * 4));
+  if (N > w.shape[0] * T || N <= (w.shape[0] - 1) * T)
+    fail(op, "out " + out.str() + " has N=" + std::to_string(N) + " but packed w " + w.str() + " holds " +
+                 std::to_string((w.shape[0] - 1) * T + 1) + " to " + std::to_string(w.shape[0] * T) + " rows");
+  if (out.dim(-2) != M || (a.rank == 3 && out.shape[0] != B))
+    fail(op, "out " + out.str() + " must be [" + (a.rank == 3 ? std::to_string(B) + "," : "") + std::to_string(M) +
+                 "," + std::to_string(N) + "] for a " + a.str());
+  if (!texel_aligned(a, 4)) fail(op, "a " + a.str() + " must have offsets and row pitch divisible by 4 for a packed w");
+  check_bias(bias, N);
+  if (M == 0 || N == 0) return;
+  Tile t = choose_tile(ctx, M, true, true);
+  t.TN = T;
+  MatmulPush p{};
+  p.M = i32(op, M);
+  p.N = i32(op, N);
+  p.K = i32(op, K);
+  p.a_offset = i32(op, a.offset / 4);
+  p.a_row = i32(op, a.strides[a.rank - 2] / 4);
+  p.a_batch = a.rank == 3 ? i32(op, a.strides[0] / 4) : 0;
+  p.w_offset = i32(op, w.offset / 4);
+  p.c_offset = i32(op, out.offset);
+  p.c_row = i32(op, out.strides[out.rank - 2]);
+  p.c_batch = out.rank == 3 ? i32(op, out.strides[0]) : 0;
+  p.has_bias = bias ? 1 : 0;
+  p.bias_offset = bias ? i32(op, bias->offset) : 0;
+  dispatch_tiled(s, "matmul_nk_vec4_packed", t, p, a, 4, w, 4, bias, out, B, N);
+}
+
 }  // namespace
+
+Tensor pack_weights(gpu::Context& ctx, const TensorView& w, WeightLayout layout) {
+  const char* op = "pack_weights";
+  expect_dtype(op, "w", w, {DType::f32, DType::f16});
+  expect_rank(op, "w", w, 2, 2);
+  if (layout == WeightLayout::packed) fail(op, "w " + w.str() + " is packed already");
+  const bool nk = layout == WeightLayout::out_in;
+  const int64_t N = nk ? w.shape[0] : w.shape[1];
+  const int64_t K = nk ? w.shape[1] : w.shape[0];
+  if (K % 4) fail(op, "w " + w.str() + " has K=" + std::to_string(K) + ", not a multiple of 4; use it unpacked");
+  const int T = packed_rows(ctx);
+  const int64_t NB = (N + T - 1) / T;
+  const uint32_t es = gpu::dtype_size(w.dtype);
+  // Raw elements, whatever the dtype: packing only moves them.
+  TensorView raw = w;
+  std::vector<uint8_t> src(static_cast<size_t>(N * K) * es);
+  if (w.dtype == DType::f16) {
+    auto v = gpu::download_f32(w);
+    for (size_t i = 0; i < v.size(); ++i) {
+      const uint16_t h = gpu::float_to_half(v[i]);
+      std::memcpy(&src[i * 2], &h, 2);
+    }
+  } else {
+    raw.dtype = DType::i32;  // bit-exact copy of the floats
+    auto v = gpu::download_i32(raw);
+    std::memcpy(src.data(), v.data(), src.size());
+  }
+  std::vector<uint8_t> dst(static_cast<size_t>(NB * K * T) * es, 0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t from = nk ? n * K + k : k * N + n;
+      const int64_t to = (((n / T) * (K / 4) + k / 4) * T + n % T) * 4 + k % 4;
+      std::memcpy(&dst[static_cast<size_t>(to) * es], &src[static_cast<size_t>(from) * es], es);
+    }
+  Tensor packed(ctx, w.dtype, {NB, K / 4, T, 4}, "packed weight");
+  gpu::upload_bytes(packed, dst.data(), dst.size());
+  return packed;
+}
 
 void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const TensorView& out, WeightLayout layout,
             std::optional<TensorView> bias) {
@@ -87,14 +188,17 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   expect_dtype(op, "w", w, {DType::f32, DType::f16});
   expect_dtype(op, "out", out, {DType::f32});
   expect_rank(op, "a", a, 2, 3);
-  expect_rank(op, "w", w, 2, 3);
   expect_rank(op, "out", out, a.rank, a.rank);
   expect_rows_contiguous(op, "a", a);
-  expect_rows_contiguous(op, "w", w);
   expect_rows_contiguous(op, "out", out);
+  if (layout != WeightLayout::packed) {
+    expect_rank(op, "w", w, 2, 3);
+    expect_rows_contiguous(op, "w", w);
+  }
 
   const int64_t B = a.rank == 3 ? a.shape[0] : 1;
   const int64_t M = a.dim(-2), K = a.dim(-1);
+  if (layout == WeightLayout::packed) return matmul_packed(s, a, w, out, bias, B, M, K);
   const bool nk = layout == WeightLayout::out_in;
   const int64_t N = nk ? w.dim(-2) : w.dim(-1);
   const int64_t WK = nk ? w.dim(-1) : w.dim(-2);
@@ -106,11 +210,7 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   if (out.dim(-2) != M || out.dim(-1) != N || (a.rank == 3 && out.shape[0] != B))
     fail(op, "out " + out.str() + " must be [" + (a.rank == 3 ? std::to_string(B) + "," : "") + std::to_string(M) +
                  "," + std::to_string(N) + "] for a " + a.str() + " and w " + w.str());
-  if (bias) {
-    expect_dtype(op, "bias", *bias, {DType::f32, DType::f16});
-    if (bias->rank != 1 || bias->shape[0] != N || !bias->contiguous())
-      fail(op, "bias " + bias->str() + " must be a contiguous [" + std::to_string(N) + "]");
-  }
+  check_bias(bias, N);
   if (M == 0 || N == 0) return;
 
   // Four-wide fetches when the layout allows; the same kernel reads one float at a time otherwise.
@@ -122,9 +222,6 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   gpu::Context& ctx = context_of(a);
   const Tile t = choose_tile(ctx, M, nk, vec4);
   const std::string shader = std::string("matmul_") + (nk ? "nk" : "kn") + (vec4 ? "_vec4" : "");
-  const gpu::Kernel& k = ctx.kernel({shader, {gpu::Access::texel, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
-                                     sizeof(MatmulPush), {t.WG, t.TM, t.TN}});
-
   MatmulPush p{};
   p.M = i32(op, M);
   p.N = i32(op, N);
@@ -141,13 +238,7 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   p.has_bias = bias ? 1 : 0;
   p.bias_offset = bias ? i32(op, bias->offset) : 0;
 
-  const int64_t cols = vec4 && !nk ? N / 4 : N;
-  const int64_t tiles = ((M + t.TM - 1) / t.TM) * ((cols + t.TN - 1) / t.TN);
-  auto groups = gpu::groups_for(ctx, static_cast<uint64_t>(tiles), static_cast<uint32_t>(t.WG));
-  groups[2] = static_cast<uint32_t>(B);
-  const gpu::Bind binds[] = {gpu::Bind::texel(a, a_lanes), gpu::Bind::texel(w, w_lanes),
-                             gpu::Bind::texel(bias ? *bias : a, 1), gpu::Bind::storage_write(out)};
-  s.dispatch(k, binds, &p, sizeof p, groups, "matmul");
+  dispatch_tiled(s, shader, t, p, a, a_lanes, w, w_lanes, bias, out, B, vec4 && !nk ? N / 4 : N);
 }
 
 }  // namespace tessera::ops

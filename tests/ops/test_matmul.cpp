@@ -79,6 +79,65 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 3, 10, 13, WeightLayout::out_in, false, DType::f16, false},
                       Case{1, 9, 44, 32, WeightLayout::in_out, true, DType::f16, false}));
 
+struct PackedCase {
+  int B, M, N, K;
+  WeightLayout from;
+  DType wtype;
+  bool bias;
+};
+
+class PackedMatmulTest : public test::GpuTest, public ::testing::WithParamInterface<PackedCase> {};
+
+TEST_P(PackedMatmulTest, MatchesReference) {
+  const PackedCase c = GetParam();
+  auto a = test::random_floats(static_cast<size_t>(c.B) * c.M * c.K, 11);
+  auto w = test::random_floats(static_cast<size_t>(c.N) * c.K, 12);
+  if (c.wtype == DType::f16) w = test::round_to_half(w);
+  auto bias = test::random_floats(c.N, 13);
+  auto want = reference(a, w, c.bias ? &bias : nullptr, c.B, c.M, c.N, c.K, c.from, false);
+  const bool nk = c.from == WeightLayout::out_in;
+  gpu::Tensor tw = gpu::Tensor::from_f32(ctx(), w, {nk ? c.N : c.K, nk ? c.K : c.N}, c.wtype);
+  gpu::Tensor packed = ops::pack_weights(ctx(), tw, c.from);
+  EXPECT_EQ(packed.dtype(), c.wtype);
+  gpu::Tensor ta = c.B > 1 ? gpu::Tensor::from_f32(ctx(), a, {c.B, c.M, c.K}) : gpu::Tensor::from_f32(ctx(), a, {c.M, c.K});
+  gpu::Tensor tb = gpu::Tensor::from_f32(ctx(), bias, {c.N});
+  test::Guarded out = c.B > 1 ? test::Guarded(ctx(), DType::f32, {c.B, c.M, c.N}) : test::Guarded(ctx(), DType::f32, {c.M, c.N});
+  gpu::Stream s(ctx());
+  ops::matmul(s, ta, packed, out, WeightLayout::packed, c.bias ? std::optional<gpu::TensorView>(tb.view()) : std::nullopt);
+  s.run();
+  EXPECT_LT(test::normalized_error(out.read_f32(), want), 1e-5);
+  out.check_guards();
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, PackedMatmulTest,
+                         ::testing::Values(PackedCase{1, 1, 1, 4, WeightLayout::out_in, DType::f32, false},
+                                           PackedCase{1, 37, 70, 64, WeightLayout::out_in, DType::f32, true},
+                                           PackedCase{1, 1, 33, 128, WeightLayout::out_in, DType::f16, true},
+                                           PackedCase{2, 9, 48, 20, WeightLayout::in_out, DType::f32, true},
+                                           PackedCase{1, 20, 17, 36, WeightLayout::in_out, DType::f16, false}));
+
+TEST_F(MatmulTest, PackedWeightsRejectWhatTheyCannotServe) {
+  gpu::Tensor odd(ctx(), DType::f32, {8, 6});
+  test::expect_error([&] { ops::pack_weights(ctx(), odd, WeightLayout::out_in); },
+                     "pack_weights: w f32[8,6] has K=6, not a multiple of 4; use it unpacked");
+  gpu::Tensor w(ctx(), DType::f32, {8, 12});
+  gpu::Tensor packed = ops::pack_weights(ctx(), w, WeightLayout::out_in);
+  gpu::Tensor a(ctx(), DType::f32, {3, 12});
+  gpu::Tensor out(ctx(), DType::f32, {3, 40});
+  gpu::Stream s(ctx());
+  const int64_t T = packed.dim(2);
+  test::expect_error([&] { ops::matmul(s, a, packed, out, WeightLayout::packed); },
+                     "matmul: out f32[3,40] has N=40 but packed w " + packed.str() + " holds 1 to " +
+                         std::to_string(T) + " rows");
+  gpu::Tensor a_wrong(ctx(), DType::f32, {3, 8});
+  gpu::Tensor out_ok(ctx(), DType::f32, {3, 8});
+  test::expect_error([&] { ops::matmul(s, a_wrong, packed, out_ok, WeightLayout::packed); },
+                     "matmul: a f32[3,8] has K=8 but packed w " + packed.str() + " has K=12");
+  test::expect_error([&] { ops::matmul(s, a, w, out_ok, WeightLayout::packed); },
+                     "matmul: packed w f32[8,12] was not made by pack_weights() for this device (tile " +
+                         std::to_string(T) + ")");
+}
+
 TEST_F(MatmulTest, ReadsStridedRowsWithoutCopy) {
   // a is a column slice of a wider matrix: row pitch 40, K = 16 starting at column 8.
   const int M = 11, K = 16, N = 9, pitch = 40;
