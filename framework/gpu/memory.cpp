@@ -261,6 +261,8 @@ void Buffer::release() noexcept {
 VkBufferView Buffer::view(TexelFormat format) const {
   VkBufferView& v = views_[static_cast<size_t>(format)];
   if (v) return v;
+  if ((format == TexelFormat::r16f || format == TexelFormat::rgba16f) && !ctx_->info().features.f16_texel_fetch)
+    throw Error(ctx_->info().name + " cannot read f16 tensors through texel buffers; keep this tensor in f32");
   const uint64_t texels = size_ / texel_bytes(format);
   if (texels > ctx_->info().features.max_texel_buffer_elements)
     throw Error("a buffer of " + mib(size_) + " exceeds this device's texel buffer limit of " +
