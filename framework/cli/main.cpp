@@ -16,7 +16,11 @@ void usage(FILE* to) {
                "\n"
                "commands:\n"
                "  devices            list every Vulkan device and the features kernels choose from\n"
-               "  demo               run a small matmul and attention on the GPU and check them on the CPU\n"
+               "  demo               run a matmul on the GPU and check it against the CPU\n"
+               "  plugins [--plugin-path DIR]\n"
+               "                     every loadable plugin with its stages, ports and parameters\n"
+               "  validate PIPELINE.yaml [--plugin-path DIR]\n"
+               "                     check a pipeline file against the plugins' contracts (exit 3 if invalid)\n"
                "  bench ops [--quick] [--json]\n"
                "                     GFLOP/s of matmul and attention beside OpenBLAS and a CPU attention\n"
                "\n"
@@ -25,7 +29,10 @@ void usage(FILE* to) {
                "  TESSERA_VALIDATE=1            Vulkan validation layers\n"
                "  TESSERA_PROFILE=1             per-op GPU time table at exit\n"
                "  TESSERA_MEMORY_BUDGET=<MiB>   GPU memory budget\n"
-               "  TESSERA_CACHE_DIR=<dir>       pipeline cache directory (default ~/.cache/tessera)\n");
+               "  TESSERA_CACHE_DIR=<dir>       pipeline cache directory (default ~/.cache/tessera)\n"
+               "  TESSERA_PLUGIN_PATH=<dirs>    colon-separated plugin directories\n"
+               "\n"
+               "exit codes: 0 success, 1 failure while running, 2 usage error, 3 invalid pipeline\n");
 }
 
 }  // namespace
@@ -61,6 +68,8 @@ int main(int argc, char** argv) {
     if (command == "devices") return tessera::cli::devices(globals, args);
     if (command == "demo") return tessera::cli::demo(globals, args);
     if (command == "bench") return tessera::cli::bench(globals, args);
+    if (command == "plugins") return tessera::cli::plugins(globals, args);
+    if (command == "validate") return tessera::cli::validate(globals, args);
     if (command == "help") {
       usage(stdout);
       return 0;

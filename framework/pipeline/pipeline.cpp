@@ -574,4 +574,21 @@ Pipeline parse_pipeline(const std::string& yaml, const std::string& path, const 
   return p;
 }
 
+std::vector<std::string> plugin_dirs_of(const std::string& path) {
+  std::vector<std::string> dirs;
+  try {
+    std::error_code ec;
+    if (std::filesystem::file_size(path, ec) > kMaxFileBytes || ec) return dirs;
+    const YAML::Node root = YAML::LoadFile(path);
+    const YAML::Node list = root.IsMap() ? root["plugins"] : YAML::Node();
+    if (!list.IsSequence()) return dirs;
+    const std::filesystem::path base = std::filesystem::path(path).parent_path();
+    for (const auto& d : list)
+      if (d.IsScalar()) dirs.push_back(std::filesystem::absolute(base / d.Scalar()).lexically_normal().string());
+  } catch (const YAML::Exception&) {
+    dirs.clear();
+  }
+  return dirs;
+}
+
 }  // namespace tessera::pipeline

@@ -91,4 +91,8 @@ Pipeline load_pipeline(const std::string& path, const ContractRegistry& contract
 // The same for YAML text already in memory; `path` names it in messages and anchors relative paths.
 Pipeline parse_pipeline(const std::string& yaml, const std::string& path, const ContractRegistry& contracts);
 
+// The plugin directories a pipeline file names (plugins:), resolved against the file; empty when the file
+// cannot be read or parsed (load_pipeline() reports why).
+std::vector<std::string> plugin_dirs_of(const std::string& path);
+
 }  // namespace tessera::pipeline

@@ -1,0 +1,50 @@
+#pragma once
+// Loads plugins (shared libraries exporting tessera_plugin_entry) and turns their stage descriptors into
+// the contracts pipelines are validated against.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gpu/error.hpp"
+#include "pipeline/contract.hpp"
+#include "tessera/plugin.h"
+
+namespace tessera::plugin {
+
+struct LoadedPlugin {
+  std::string path;
+  const tessera_plugin_entry_t* entry = nullptr;
+  void* handle = nullptr;
+};
+
+// The plugins of one process. Loading is [main]-thread work; the set unloads them (deinit, dlclose) when
+// it dies, so it must outlive every stage instance made from them.
+class PluginSet {
+ public:
+  PluginSet();
+  ~PluginSet();
+  PluginSet(const PluginSet&) = delete;
+  PluginSet& operator=(const PluginSet&) = delete;
+
+  // Loads one file. Throws tessera::Error naming the file and the reason: not a shared library, no
+  // tessera_plugin_entry, an ABI major version other than ours, an id already loaded, a malformed stage.
+  void load_file(const std::string& path);
+  // Loads every "*.so" in each directory, in name order; a directory that does not exist is an error.
+  void load_directory(const std::string& dir);
+
+  const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
+  const pipeline::ContractRegistry& contracts() const { return contracts_; }
+  const tessera_host_t* host() const { return &host_; }
+
+ private:
+  std::vector<LoadedPlugin> plugins_;
+  pipeline::ContractRegistry contracts_;
+  tessera_host_t host_{};
+};
+
+// Where plugins are looked for, in order: the install directory (<prefix>/lib/tessera/plugins, found
+// from the running executable), then each directory of TESSERA_PLUGIN_PATH (colon-separated). Never the
+// working directory.
+std::vector<std::string> default_plugin_dirs();
+
+}  // namespace tessera::plugin
