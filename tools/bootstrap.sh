@@ -11,8 +11,8 @@ build=${TESSERA_BUILD_DIR:-build}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 packages=(build-essential cmake pkg-config libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslang-tools
-          spirv-tools libstb-dev libyaml-cpp-dev libgtest-dev libopenblas-dev)
-if [ "$mode" = bench ]; then packages+=(libopenblas0-pthread python3-torch python3-numpy); fi
+          spirv-tools libstb-dev libyaml-cpp-dev libgtest-dev libopenblas-dev python3 python3-numpy)
+if [ "$mode" = bench ]; then packages+=(libopenblas0-pthread python3-torch); fi
 
 missing=()
 for p in "${packages[@]}"; do
