@@ -15,6 +15,7 @@ int demo(const Globals& g, const std::vector<std::string>& args);
 int bench(const Globals& g, const std::vector<std::string>& args);
 int plugins(const Globals& g, const std::vector<std::string>& args);
 int validate(const Globals& g, const std::vector<std::string>& args);
+int run(const Globals& g, const std::vector<std::string>& args);
 
 // Exit codes: distinct for usage errors, invalid pipelines and failures while running.
 constexpr int kExitRunFailed = 1;

@@ -19,6 +19,9 @@ void usage(FILE* to) {
                "  demo               run a matmul on the GPU and check it against the CPU\n"
                "  plugins [--plugin-path DIR]\n"
                "                     every loadable plugin with its stages, ports and parameters\n"
+               "  run PIPELINE.yaml [--input NAME=VALUE] [--set STAGE.PARAM=VALUE] [--out DIR] [--count N]\n"
+               "                    [--seed S] [--progress bar|json|none] [--plugin-path DIR]\n"
+               "                     run a pipeline and write its outputs (exit 130 when cancelled)\n"
                "  validate PIPELINE.yaml [--plugin-path DIR]\n"
                "                     check a pipeline file against the plugins' contracts (exit 3 if invalid)\n"
                "  bench ops [--quick] [--json]\n"
@@ -70,6 +73,7 @@ int main(int argc, char** argv) {
     if (command == "bench") return tessera::cli::bench(globals, args);
     if (command == "plugins") return tessera::cli::plugins(globals, args);
     if (command == "validate") return tessera::cli::validate(globals, args);
+    if (command == "run") return tessera::cli::run(globals, args);
     if (command == "help") {
       usage(stdout);
       return 0;

@@ -168,6 +168,15 @@ void PluginSet::load_file(const std::string& path) {
   closer.h = nullptr;
 }
 
+const tessera_stage_t* PluginSet::stage(const std::string& plugin, const std::string& id) const {
+  for (const LoadedPlugin& p : plugins_) {
+    if (plugin != p.entry->id) continue;
+    for (uint32_t i = 0; i < p.entry->stage_count; ++i)
+      if (id == p.entry->stages[i].id) return &p.entry->stages[i];
+  }
+  return nullptr;
+}
+
 void PluginSet::load_directory(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(dir + ": plugin directory does not exist");

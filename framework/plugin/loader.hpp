@@ -35,6 +35,8 @@ class PluginSet {
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
   const pipeline::ContractRegistry& contracts() const { return contracts_; }
   const tessera_host_t* host() const { return &host_; }
+  // The descriptor of a loaded stage, or nullptr.
+  const tessera_stage_t* stage(const std::string& plugin, const std::string& id) const;
 
  private:
   std::vector<LoadedPlugin> plugins_;

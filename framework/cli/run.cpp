@@ -1,0 +1,142 @@
+// `tessera run`: validate a pipeline, run it, write its outputs; progress on the terminal or as JSON lines.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+
+#include "cli/commands.hpp"
+#include "pipeline/scheduler.hpp"
+#include "plugin/loader.hpp"
+
+namespace tessera::cli {
+namespace {
+
+std::atomic<bool> g_cancel{false};
+
+void on_interrupt(int) { g_cancel = true; }
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: tessera run PIPELINE.yaml [--input NAME=VALUE]... [--set STAGE.PARAM=VALUE]... [--out DIR]\n"
+               "                  [--count N] [--seed S] [--progress bar|json|none] [--plugin-path DIR]...\n");
+  return kExitUsage;
+}
+
+}  // namespace
+
+int run(const Globals&, const std::vector<std::string>& args) {
+  std::string path, progress = isatty(2) ? "bar" : "none";
+  std::vector<std::string> dirs;
+  pipeline::RunOptions options;
+  bool seed_given = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= args.size()) return false;
+      *out = args[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "--input" || a == "--set") {
+      if (!value(&v) || v.find('=') == std::string::npos) return usage();
+      (a == "--input" ? options.inputs : options.overrides)[v.substr(0, v.find('='))] = v.substr(v.find('=') + 1);
+    } else if (a == "--out") {
+      if (!value(&options.out_dir)) return usage();
+    } else if (a == "--count" || a == "--seed") {
+      if (!value(&v)) return usage();
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end || (a == "--count" && (n < 1 || n > 100000))) return usage();
+      if (a == "--count")
+        options.count = static_cast<int>(n);
+      else {
+        options.seed = n;
+        seed_given = true;
+      }
+    } else if (a == "--progress") {
+      if (!value(&progress) || (progress != "bar" && progress != "json" && progress != "none")) return usage();
+    } else if (a == "--plugin-path") {
+      if (!value(&v)) return usage();
+      dirs.push_back(v);
+    } else if (a == "--help" || a == "-h") {
+      usage();
+      return 0;
+    } else if (path.empty() && a.rfind("--", 0) != 0) {
+      path = a;
+    } else {
+      return usage();
+    }
+  }
+  if (path.empty()) return usage();
+
+  plugin::PluginSet plugins;
+  std::vector<std::string> all = plugin::default_plugin_dirs();
+  all.insert(all.end(), dirs.begin(), dirs.end());
+  for (const auto& d : pipeline::plugin_dirs_of(path)) all.push_back(d);
+  for (const auto& d : all) {
+    try {
+      plugins.load_directory(d);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "tessera: %s\n", e.what());
+    }
+  }
+  try {
+    pipeline::Pipeline p = pipeline::load_pipeline(path, plugins.contracts());
+    if (!seed_given)
+      if (const auto* in = p.input("seed"); in && in->has_default) options.seed = std::strtoull(in->default_value.c_str(), nullptr, 10);
+    if (!seed_given && options.inputs.count("seed")) options.seed = std::strtoull(options.inputs["seed"].c_str(), nullptr, 10);
+    pipeline::Scheduler scheduler(plugins, std::move(p));
+    options.cancel = &g_cancel;
+    options.on_progress = [&](const pipeline::ProgressEvent& e) {
+      if (progress == "json") {
+        std::printf("{\"event\":\"progress\",\"stage\":\"%s\",\"sample\":%d,\"count\":%d,\"fraction\":%.4f,\"label\":\"%s\"}\n",
+                    json_escape(e.stage).c_str(), e.sample, e.count, e.fraction, json_escape(e.label).c_str());
+        std::fflush(stdout);
+      } else if (progress == "bar") {
+        const int filled = static_cast<int>(e.fraction * 30);
+        std::fprintf(stderr, "\r%-16.16s [%-30.*s] %3.0f%%  sample %d/%d", e.stage.c_str(), filled,
+                     "##############################", e.fraction * 100, e.sample + 1, e.count);
+        std::fflush(stderr);
+      }
+    };
+    std::signal(SIGINT, on_interrupt);
+    const pipeline::RunResult r = scheduler.run(options);
+    std::signal(SIGINT, SIG_DFL);
+    if (progress == "bar") std::fprintf(stderr, "\r%80s\r", "");
+    for (const auto& f : r.files) {
+      if (progress == "json")
+        std::printf("{\"event\":\"output\",\"file\":\"%s\"}\n", json_escape(f).c_str());
+      else
+        std::printf("wrote %s\n", f.c_str());
+    }
+    return 0;
+  } catch (const pipeline::Cancelled&) {
+    std::fprintf(stderr, "\ntessera: cancelled; no output was written\n");
+    return 130;
+  } catch (const pipeline::PipelineError& e) {
+    for (const auto& line : e.problems()) std::fprintf(stderr, "%s\n", line.c_str());
+    return kExitInvalidPipeline;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "tessera: %s\n", e.what());
+    return kExitRunFailed;
+  }
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,393 @@
+#include "pipeline/scheduler.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "io/files.hpp"
+
+namespace tessera::pipeline {
+
+// A value owned by the host: the storage, and the C view a plugin reads.
+struct Scheduler::Value {
+  tessera_value_t view{};
+  std::vector<std::string> strings;
+  std::vector<const char*> string_ptrs;
+  std::vector<int32_t> ids, mask;
+  std::vector<uint8_t> pixels;
+  std::vector<float> samples;
+
+  void copy_from(const tessera_value_t& v) {
+    view = v;
+    view.struct_size = sizeof view;
+    const size_t n = v.count;
+    if (v.type == TESSERA_PORT_TEXT && v.text) {
+      strings.clear();
+      for (size_t i = 0; i < n; ++i) strings.emplace_back(v.text[i] ? v.text[i] : "");
+    }
+    if (v.type == TESSERA_PORT_TOKENS) {
+      if (v.ids) ids.assign(v.ids, v.ids + n * v.length);
+      if (v.mask) mask.assign(v.mask, v.mask + n * v.length);
+    }
+    if (v.type == TESSERA_PORT_IMAGE && v.pixels) pixels.assign(v.pixels, v.pixels + n * v.width * v.height * 3);
+    if (v.type == TESSERA_PORT_AUDIO && v.samples) samples.assign(v.samples, v.samples + n * v.frames * v.channels);
+    relink();
+  }
+  // Points the view at this value's own storage.
+  void relink() {
+    string_ptrs.clear();
+    for (const auto& s : strings) string_ptrs.push_back(s.c_str());
+    view.text = string_ptrs.empty() ? nullptr : string_ptrs.data();
+    view.ids = ids.empty() ? nullptr : ids.data();
+    view.mask = mask.empty() ? nullptr : mask.data();
+    view.pixels = pixels.empty() ? nullptr : pixels.data();
+    view.samples = samples.empty() ? nullptr : samples.data();
+  }
+};
+
+struct Scheduler::Instance {
+  const tessera_stage_t* stage = nullptr;
+  void* handle = nullptr;
+  std::mutex run_mutex;  // one run at a time per instance
+  ~Instance() {
+    if (handle) stage->destroy(handle);
+  }
+};
+
+namespace {
+
+tessera_port_type_t abi_port(PortType t) {
+  switch (t) {
+    case PortType::text:
+      return TESSERA_PORT_TEXT;
+    case PortType::tokens:
+      return TESSERA_PORT_TOKENS;
+    case PortType::tensor:
+      return TESSERA_PORT_TENSOR;
+    case PortType::image:
+      return TESSERA_PORT_IMAGE;
+    case PortType::audio:
+      return TESSERA_PORT_AUDIO;
+  }
+  return 0;
+}
+
+// The state behind one tessera_run_t.
+struct RunContext {
+  tessera_run_t run{};
+  Scheduler* scheduler = nullptr;
+  const Stage* stage = nullptr;
+  std::map<std::string, const Scheduler::Value*> inputs;
+  std::map<std::string, Scheduler::Value>* outputs = nullptr;
+  std::function<void(double, const char*)> progress;
+  const std::atomic<bool>* cancel = nullptr;
+  std::string set_output_error;
+};
+
+const tessera_value_t* run_input(const tessera_run_t* r, const char* name) {
+  auto* ctx = static_cast<RunContext*>(r->host_data);
+  auto it = ctx->inputs.find(name ? name : "");
+  return it == ctx->inputs.end() ? nullptr : &it->second->view;
+}
+
+tessera_status_t run_set_output(const tessera_run_t* r, const char* name, const tessera_value_t* value) {
+  auto* ctx = static_cast<RunContext*>(r->host_data);
+  const PortSpec* port = name ? ctx->stage->contract->output(name) : nullptr;
+  if (!port || !value) {
+    ctx->set_output_error = std::string("set_output: no output port '") + (name ? name : "(null)") + "'";
+    return TESSERA_INVALID_ARGUMENT;
+  }
+  if (value->type != abi_port(port->type)) {
+    ctx->set_output_error = "set_output: port '" + port->name + "' carries " + port_type_name(port->type);
+    return TESSERA_INVALID_ARGUMENT;
+  }
+  (*ctx->outputs)[port->name].copy_from(*value);
+  return TESSERA_OK;
+}
+
+void run_progress(const tessera_run_t* r, double fraction, const char* label) {
+  auto* ctx = static_cast<RunContext*>(r->host_data);
+  if (ctx->progress) ctx->progress(fraction, label);
+}
+
+bool run_cancelled(const tessera_run_t* r) {
+  auto* ctx = static_cast<RunContext*>(r->host_data);
+  return ctx->cancel && ctx->cancel->load();
+}
+
+std::string expand(std::string tmpl, const std::map<std::string, std::string>& vars) {
+  for (const auto& [k, v] : vars)
+    for (size_t at; (at = tmpl.find("{" + k + "}")) != std::string::npos;) tmpl.replace(at, k.size() + 2, v);
+  return tmpl;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(const plugin::PluginSet& plugins, Pipeline pipeline)
+    : plugins_(plugins), pipeline_(std::move(pipeline)) {
+  for (Stage& s : pipeline_.stages) {
+    s.contract = plugins_.contracts().find(s.plugin, s.stage);
+    if (!s.contract || !plugins_.stage(s.plugin, s.stage))
+      throw Error("stage '" + s.id + "': plugin " + s.plugin + " with stage " + s.stage + " is not loaded");
+  }
+}
+
+Scheduler::~Scheduler() = default;
+
+RunResult Scheduler::run(const RunOptions& options) {
+  // Inputs and overrides are checked before anything runs.
+  std::vector<std::string> problems;
+  std::map<std::string, std::string> input_text;
+  for (const auto& [name, value] : options.inputs)
+    if (!pipeline_.input(name)) problems.push_back("--input " + name + ": the pipeline has no input '" + name + "'");
+  for (const PipelineInput& in : pipeline_.inputs) {
+    auto it = options.inputs.find(in.name);
+    if (it != options.inputs.end())
+      input_text[in.name] = it->second;
+    else if (in.has_default)
+      input_text[in.name] = in.default_value;
+    else
+      problems.push_back("--input " + in.name + ": required (" + input_type_name(in.type) + ")");
+  }
+  std::map<std::string, std::map<std::string, std::string>> override_of;
+  for (const auto& [key, value] : options.overrides) {
+    const auto dot = key.find('.');
+    const Stage* st = dot == std::string::npos ? nullptr : pipeline_.stage(key.substr(0, dot));
+    const ParamSpec* spec = st ? st->contract->param(key.substr(dot + 1)) : nullptr;
+    if (!spec) {
+      problems.push_back("--set " + key + ": no such stage parameter (expected stage.param)");
+      continue;
+    }
+    override_of[st->id][spec->name] = value;
+  }
+  if (options.count < 1) problems.push_back("--count must be at least 1");
+  if (!problems.empty()) throw PipelineError(problems);
+
+  // Host-owned values of the pipeline inputs that feed ports.
+  std::map<std::string, Value> input_values;
+  for (const PipelineInput& in : pipeline_.inputs) {
+    Value v;
+    v.view.struct_size = sizeof v.view;
+    v.view.count = 1;
+    if (in.type == InputType::text) {
+      v.view.type = TESSERA_PORT_TEXT;
+      v.strings = {input_text[in.name]};
+    } else if (in.type == InputType::image) {
+      const io::Image img = io::read_image(input_text[in.name]);
+      v.view.type = TESSERA_PORT_IMAGE;
+      v.view.width = static_cast<uint32_t>(img.width);
+      v.view.height = static_cast<uint32_t>(img.height);
+      v.pixels = img.rgb;
+    } else if (in.type == InputType::audio) {
+      throw Error("--input " + in.name + ": reading audio files is not supported yet");
+    } else {
+      continue;
+    }
+    v.relink();
+    input_values.emplace(in.name, std::move(v));
+  }
+
+  // Instances: made on first use, reused while the resolved parameters stay the same.
+  std::map<std::string, Instance*> instance_of;
+  for (const Stage& st : pipeline_.stages) {
+    std::vector<std::pair<const ParamSpec*, std::string>> resolved;
+    for (const ParamSpec& spec : st.contract->params) {
+      std::string text = spec.default_value;
+      bool have = !spec.required;
+      if (auto p = st.params.find(spec.name); p != st.params.end()) {
+        text = p->second.from_input ? input_text[p->second.text] : p->second.text;
+        have = true;
+      }
+      if (auto o = override_of[st.id].find(spec.name); o != override_of[st.id].end()) {
+        text = o->second;
+        have = true;
+      }
+      if (have) resolved.emplace_back(&spec, text);
+    }
+    std::string key = st.id;
+    for (auto& [spec, text] : resolved) key += "\n" + spec->name + "=" + text;
+    auto it = instances_.find(key);
+    if (it == instances_.end()) {
+      auto inst = std::make_unique<Instance>();
+      inst->stage = plugins_.stage(st.plugin, st.stage);
+      std::vector<tessera_param_value_t> values;
+      std::vector<std::string> paths;
+      paths.reserve(resolved.size());
+      for (auto& [spec, text] : resolved) {
+        tessera_param_value_t v{};
+        v.name = spec->name.c_str();
+        std::string bad;
+        switch (spec->type) {
+          case ParamType::boolean:
+            v.type = TESSERA_PARAM_BOOL;
+            if (text != "true" && text != "false") bad = "expected bool";
+            v.b = text == "true";
+            break;
+          case ParamType::integer: {
+            v.type = TESSERA_PARAM_INT;
+            char* end = nullptr;
+            v.i = std::strtoll(text.c_str(), &end, 10);
+            if (text.empty() || *end) bad = "expected int";
+            if (bad.empty() && ((spec->min && v.i < *spec->min) || (spec->max && v.i > *spec->max))) bad = "out of range";
+            break;
+          }
+          case ParamType::number: {
+            v.type = TESSERA_PARAM_FLOAT;
+            char* end = nullptr;
+            v.f = std::strtod(text.c_str(), &end);
+            if (text.empty() || *end) bad = "expected float";
+            if (bad.empty() && ((spec->min && v.f < *spec->min) || (spec->max && v.f > *spec->max))) bad = "out of range";
+            break;
+          }
+          case ParamType::string:
+            v.type = TESSERA_PARAM_STRING;
+            paths.push_back(text);
+            v.s = paths.back().c_str();
+            break;
+          case ParamType::path:
+            v.type = TESSERA_PARAM_PATH;
+            paths.push_back(std::filesystem::absolute(std::filesystem::path(pipeline_.path).parent_path() / text)
+                                .lexically_normal()
+                                .string());
+            v.s = paths.back().c_str();
+            break;
+        }
+        if (!bad.empty())
+          throw PipelineError({"stage '" + st.id + "', param '" + spec->name + "': " + bad + ", found \"" + text + "\""});
+        values.push_back(v);
+      }
+      char message[1024] = "";
+      tessera_message_t err{message, sizeof message};
+      const tessera_status_t status = inst->stage->create(plugins_.host(), values.data(),
+                                                          static_cast<uint32_t>(values.size()), &inst->handle, &err);
+      if (status != TESSERA_OK)
+        throw Error("stage '" + st.id + "' (" + st.plugin + "/" + st.stage + ") could not start: " +
+                    (message[0] ? message : "error " + std::to_string(status)));
+      ++created_;
+      it = instances_.emplace(key, std::move(inst)).first;
+    }
+    instance_of[st.id] = it->second.get();
+  }
+
+  // Every sample runs the whole graph; its outputs are written only when all samples succeeded.
+  std::vector<std::map<std::string, std::map<std::string, Value>>> results(static_cast<size_t>(options.count));
+  for (int sample = 0; sample < options.count; ++sample) {
+    auto& values = results[static_cast<size_t>(sample)];
+    std::mutex m;
+    std::condition_variable cv;
+    std::set<std::string> done, started;
+    std::string failure;
+    bool cancelled = false;
+    std::vector<std::thread> workers;
+    auto ready = [&](const Stage& st) {
+      for (const auto& [port, src] : st.inputs)
+        if (!src.from_input && !done.count(src.stage)) return false;
+      return true;
+    };
+    {
+      std::unique_lock<std::mutex> lock(m);
+      auto stopping = [&] { return !failure.empty() || cancelled || (options.cancel && options.cancel->load()); };
+      while (done.size() < pipeline_.stages.size() && !stopping()) {
+        for (const Stage& st : pipeline_.stages) {
+          if (started.count(st.id) || !ready(st)) continue;
+          started.insert(st.id);
+          // Inputs are read from values of finished stages only: no lock needed while the stage runs.
+          auto ctx = std::make_shared<RunContext>();
+          ctx->stage = &st;
+          ctx->cancel = options.cancel;
+          for (const auto& [port, src] : st.inputs)
+            ctx->inputs[port] = src.from_input ? &input_values.at(src.name) : &values[src.stage][src.name];
+          ctx->outputs = &values[st.id];
+          ctx->progress = [&, id = st.id, sample](double f, const char* label) {
+            if (!options.on_progress) return;
+            std::lock_guard<std::mutex> plock(progress_mutex_);
+            options.on_progress({id, sample, options.count, f, label ? label : ""});
+          };
+          ctx->run.struct_size = sizeof ctx->run;
+          ctx->run.seed = options.seed + static_cast<uint64_t>(sample);
+          ctx->run.index = static_cast<uint32_t>(sample);
+          ctx->run.input = run_input;
+          ctx->run.set_output = run_set_output;
+          ctx->run.progress = run_progress;
+          ctx->run.cancelled = run_cancelled;
+          ctx->run.host_data = ctx.get();
+          Instance* inst = instance_of[st.id];
+          workers.emplace_back([&, ctx, inst, id = st.id] {
+            char message[1024] = "";
+            tessera_message_t err{message, sizeof message};
+            tessera_status_t status;
+            {
+              std::lock_guard<std::mutex> run_lock(inst->run_mutex);
+              status = inst->stage->run(inst->handle, &ctx->run, &err);
+            }
+            std::lock_guard<std::mutex> lock2(m);
+            if (status == TESSERA_CANCELLED) {
+              cancelled = true;
+            } else if (status != TESSERA_OK && failure.empty()) {
+              std::string why = message[0] ? message : ctx->set_output_error;
+              if (why.empty()) why = "error " + std::to_string(status);
+              failure = "stage '" + id + "' (" + ctx->stage->plugin + "/" + ctx->stage->stage + ") failed: " + why;
+            } else if (status == TESSERA_OK) {
+              for (const PortSpec& out : ctx->stage->contract->outputs)
+                if (!values[id].count(out.name) && failure.empty())
+                  failure = "stage '" + id + "' (" + ctx->stage->plugin + "/" + ctx->stage->stage +
+                            ") finished without setting output '" + out.name + "'";
+            }
+            done.insert(id);
+            cv.notify_all();
+          });
+        }
+        // Wake on any stage finishing, so that what it unblocks starts while other branches still run.
+        const size_t finished = done.size();
+        cv.wait(lock, [&] { return done.size() != finished || stopping(); });
+      }
+      cv.wait(lock, [&] { return done.size() == started.size(); });
+    }
+    for (auto& w : workers) w.join();
+    if (cancelled || (options.cancel && options.cancel->load())) throw Cancelled();
+    if (!failure.empty()) throw Error(failure);
+  }
+
+  RunResult result;
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> files;
+  for (int sample = 0; sample < options.count; ++sample) {
+    const uint64_t seed = options.seed + static_cast<uint64_t>(sample);
+    for (const PipelineOutput& out : pipeline_.outputs) {
+      const Value& v = results[static_cast<size_t>(sample)][out.from.stage][out.from.name];
+      for (uint32_t item = 0; item < std::max<uint32_t>(v.view.count, 1); ++item) {
+        const std::string name = expand(out.file, {{"pipeline", pipeline_.name},
+                                                   {"name", out.name},
+                                                   {"seed", std::to_string(seed)},
+                                                   {"index", std::to_string(sample * std::max<uint32_t>(v.view.count, 1) + item)}});
+        const std::string path = (std::filesystem::path(options.out_dir) / name).string();
+        if (v.view.type == TESSERA_PORT_IMAGE) {
+          io::Image img;
+          img.width = static_cast<int>(v.view.width);
+          img.height = static_cast<int>(v.view.height);
+          const size_t n = static_cast<size_t>(img.width) * img.height * 3;
+          img.rgb.assign(v.pixels.begin() + static_cast<long>(item * n), v.pixels.begin() + static_cast<long>((item + 1) * n));
+          io::TextChunks text = {{"pipeline", pipeline_.name}, {"seed", std::to_string(seed)}};
+          for (const auto& [k, val] : input_text) text.emplace_back("input." + k, val);
+          files.emplace_back(path, io::encode_png(img, text));
+        } else if (v.view.type == TESSERA_PORT_TEXT) {
+          const std::string s = item < v.strings.size() ? v.strings[item] + "\n" : "\n";
+          files.emplace_back(path, std::vector<uint8_t>(s.begin(), s.end()));
+        } else {
+          throw Error("output '" + out.name + "': writing " + std::to_string(v.view.type) + " values is not supported yet");
+        }
+      }
+    }
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.out_dir, ec);
+  for (auto& [path, bytes] : files) {
+    io::write_file_atomic(path, bytes.data(), bytes.size());
+    result.files.push_back(path);
+  }
+  return result;
+}
+
+}  // namespace tessera::pipeline
