@@ -174,5 +174,34 @@ TEST_F(SchedulerTest, BadInputsAndOverridesAreRefusedBeforeAnythingRuns) {
   EXPECT_EQ(files_in_out(), 0u);
 }
 
+TEST_F(SchedulerTest, StagesWrittenWithTheCppSdkRunAndReportExceptions) {
+  plugins_.load_directory(std::string(TESSERA_TEST_PLUGINS) + "/cpp");
+  Scheduler s = make(R"(stages:
+  a: {plugin: test.run, stage: gradient, params: {width: 4, height: 2}}
+  tinted: {plugin: test.cpp, stage: tint, params: {blue: 100}, inputs: {image: a.image}}
+  n: {plugin: test.cpp, stage: count, inputs: {image: tinted.image}}
+outputs:
+  picture: {from: tinted.image, file: "t.png"}
+  text: {from: n.text, file: "n.txt"}
+)");
+  RunOptions o;
+  o.out_dir = out_.string();
+  o.seed = 9;
+  s.run(o);
+  const io::Image img = io::read_image((out_ / "t.png").string());
+  EXPECT_EQ(img.rgb[2], 9 + 100) << "blue = seed + tint";
+  std::ifstream text(out_ / "n.txt");
+  std::string line;
+  std::getline(text, line);
+  EXPECT_EQ(line, "8 pixels, seed 9");
+  o.overrides["tinted.explode"] = "true";
+  try {
+    s.run(o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "stage 'tinted' (test.cpp/tint) failed: tint exploded as asked");
+  }
+}
+
 }  // namespace
 }  // namespace tessera::pipeline
