@@ -156,29 +156,6 @@ bool feeds_param(InputType t, ParamType p) {
   return false;
 }
 
-std::string check_literal(ParamType type, const std::string& text, const ParamSpec* spec) {
-  long long i = 0;
-  double d = 0;
-  switch (type) {
-    case ParamType::boolean:
-      if (!parse_bool(text)) return "expected bool (true or false), found \"" + text + "\"";
-      return {};
-    case ParamType::integer:
-      if (!parse_int(text, &i)) return "expected int, found \"" + text + "\"";
-      d = static_cast<double>(i);
-      break;
-    case ParamType::number:
-      if (!parse_float(text, &d)) return "expected float, found \"" + text + "\"";
-      break;
-    case ParamType::string:
-    case ParamType::path:
-      return {};
-  }
-  if (spec && ((spec->min && d < *spec->min) || (spec->max && d > *spec->max)))
-    return "expected " + std::string(param_type_name(type)) + " in [" + (spec->min ? number(*spec->min) : "-inf") +
-           ", " + (spec->max ? number(*spec->max) : "inf") + "], found " + text;
-  return {};
-}
 
 std::optional<std::string> check_input_default(InputType type, const std::string& text) {
   long long i;
@@ -200,6 +177,31 @@ std::optional<std::string> check_input_default(InputType type, const std::string
 }
 
 }  // namespace
+
+std::string check_param_value(const ParamSpec& spec, const std::string& text) {
+  const ParamType type = spec.type;
+  long long i = 0;
+  double d = 0;
+  switch (type) {
+    case ParamType::boolean:
+      if (!parse_bool(text)) return "expected bool (true or false), found \"" + text + "\"";
+      return {};
+    case ParamType::integer:
+      if (!parse_int(text, &i)) return "expected int, found \"" + text + "\"";
+      d = static_cast<double>(i);
+      break;
+    case ParamType::number:
+      if (!parse_float(text, &d)) return "expected float, found \"" + text + "\"";
+      break;
+    case ParamType::string:
+    case ParamType::path:
+      return {};
+  }
+  if ((spec.min && d < *spec.min) || (spec.max && d > *spec.max))
+    return "expected " + std::string(param_type_name(type)) + " in [" + (spec.min ? number(*spec.min) : "-inf") +
+           ", " + (spec.max ? number(*spec.max) : "inf") + "], found " + text;
+  return {};
+}
 
 std::string Location::str() const { return file + ":" + std::to_string(line) + ":" + std::to_string(column); }
 
@@ -397,7 +399,7 @@ Pipeline parse_pipeline(const std::string& yaml, const std::string& path, const 
               return;
             }
             if (!val.from_input) {
-              const std::string bad = check_literal(spec_p->type, val.text, spec_p);
+              const std::string bad = check_param_value(*spec_p, val.text);
               if (!bad.empty()) r.problem(val.where, pwhat + ": " + bad);
             }
           }

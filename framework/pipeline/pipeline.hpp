@@ -86,6 +86,9 @@ class PipelineError : public Error {
   std::vector<std::string> problems_;
 };
 
+// Why `text` is not a valid value of parameter `spec` ("expected int in [1, 512], found 0"), or "".
+std::string check_param_value(const ParamSpec& spec, const std::string& text);
+
 // Reads and validates a pipeline; throws PipelineError listing every problem it finds.
 Pipeline load_pipeline(const std::string& path, const ContractRegistry& contracts);
 // The same for YAML text already in memory; `path` names it in messages and anchors relative paths.

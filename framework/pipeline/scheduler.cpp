@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -214,34 +215,26 @@ RunResult Scheduler::run(const RunOptions& options) {
       auto inst = std::make_unique<Instance>();
       inst->stage = plugins_.stage(st.plugin, st.stage);
       std::vector<tessera_param_value_t> values;
-      std::vector<std::string> paths;
-      paths.reserve(resolved.size());
+      std::deque<std::string> paths;  // c_str()s handed to the plugin stay put
       for (auto& [spec, text] : resolved) {
+        // Values from inputs and --set are checked like the YAML's own literals.
+        if (const std::string bad = check_param_value(*spec, text); !bad.empty())
+          throw PipelineError({"stage '" + st.id + "', param '" + spec->name + "': " + bad});
         tessera_param_value_t v{};
         v.name = spec->name.c_str();
-        std::string bad;
         switch (spec->type) {
           case ParamType::boolean:
             v.type = TESSERA_PARAM_BOOL;
-            if (text != "true" && text != "false") bad = "expected bool";
             v.b = text == "true";
             break;
-          case ParamType::integer: {
+          case ParamType::integer:
             v.type = TESSERA_PARAM_INT;
-            char* end = nullptr;
-            v.i = std::strtoll(text.c_str(), &end, 10);
-            if (text.empty() || *end) bad = "expected int";
-            if (bad.empty() && ((spec->min && v.i < *spec->min) || (spec->max && v.i > *spec->max))) bad = "out of range";
+            v.i = std::strtoll(text.c_str(), nullptr, 10);
             break;
-          }
-          case ParamType::number: {
+          case ParamType::number:
             v.type = TESSERA_PARAM_FLOAT;
-            char* end = nullptr;
-            v.f = std::strtod(text.c_str(), &end);
-            if (text.empty() || *end) bad = "expected float";
-            if (bad.empty() && ((spec->min && v.f < *spec->min) || (spec->max && v.f > *spec->max))) bad = "out of range";
+            v.f = std::strtod(text.c_str(), nullptr);
             break;
-          }
           case ParamType::string:
             v.type = TESSERA_PARAM_STRING;
             paths.push_back(text);
@@ -255,8 +248,6 @@ RunResult Scheduler::run(const RunOptions& options) {
             v.s = paths.back().c_str();
             break;
         }
-        if (!bad.empty())
-          throw PipelineError({"stage '" + st.id + "', param '" + spec->name + "': " + bad + ", found \"" + text + "\""});
         values.push_back(v);
       }
       char message[1024] = "";

@@ -168,7 +168,7 @@ TEST_F(SchedulerTest, BadInputsAndOverridesAreRefusedBeforeAnythingRuns) {
     s.run(range);
     FAIL();
   } catch (const PipelineError& e) {
-    EXPECT_STREQ(e.what(), "stage 'source', param 'width': out of range, found \"0\"");
+    EXPECT_STREQ(e.what(), "stage 'source', param 'width': expected int in [1, 512], found 0");
   }
   EXPECT_EQ(s.instances_created(), 0);
   EXPECT_EQ(files_in_out(), 0u);
