@@ -11,8 +11,9 @@ build=${TESSERA_BUILD_DIR:-build}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 packages=(build-essential cmake pkg-config libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslang-tools
-          spirv-tools libstb-dev libyaml-cpp-dev libgtest-dev libopenblas-dev python3 python3-numpy)
-if [ "$mode" = bench ]; then packages+=(libopenblas0-pthread python3-torch); fi
+          spirv-tools libstb-dev libyaml-cpp-dev libgtest-dev libopenblas-dev python3 python3-numpy
+          python3-torch libopenblas0-pthread)
+# Torch runs the tool tests (tools/vq) and the bench references; with OpenBLAS it is ~20x faster here.
 
 missing=()
 for p in "${packages[@]}"; do

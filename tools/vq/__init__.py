@@ -1,0 +1,1 @@
+"""Small VQGAN image tokenizer (taming-transformers layout, min-dalle detokenizer names) and its trainer."""
