@@ -59,6 +59,42 @@ void outer_dims(const char* op, const TensorView& t, int lanes, int64_t n[3], in
   }
 }
 
+static int64_t last_element(const TensorView& t) {
+  int64_t e = t.offset;
+  for (int i = 0; i < t.rank; ++i) e += (t.shape[i] - 1) * t.strides[i];
+  return e;
+}
+
+bool views_overlap(const TensorView& a, const TensorView& b) {
+  if (a.buffer != b.buffer || a.numel() == 0 || b.numel() == 0) return false;
+  const int64_t ea = gpu::dtype_size(a.dtype), eb = gpu::dtype_size(b.dtype);
+  const int64_t a0 = a.offset * ea, a1 = (last_element(a) + 1) * ea;
+  const int64_t b0 = b.offset * eb, b1 = (last_element(b) + 1) * eb;
+  return a0 < b1 && b0 < a1;
+}
+
+bool same_view(const TensorView& a, const TensorView& b) {
+  if (a.buffer != b.buffer || a.dtype != b.dtype || a.offset != b.offset || !a.same_shape(b)) return false;
+  for (int i = 0; i < a.rank; ++i)
+    if (a.shape[i] > 1 && a.strides[i] != b.strides[i]) return false;
+  return true;
+}
+
+void expect_no_partial_overlap(const char* op, const char* out_name, const TensorView& out, const char* in_name,
+                               const TensorView& in) {
+  if (views_overlap(out, in) && !same_view(out, in))
+    fail(op, std::string(out_name) + " " + out.str() + " overlaps " + in_name + " " + in.str() +
+                 " without being the same view");
+}
+
+RowLayout row_layout(const gpu::Context& ctx, int64_t row_texels) {
+  const auto& f = ctx.features();
+  const bool sg = f.subgroup_in_compute && (f.subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+                  f.subgroup_size > 0 && row_texels >= static_cast<int64_t>(f.subgroup_size);
+  const int wg = sg ? std::max<int>(64, static_cast<int>(f.subgroup_size)) : 16;
+  return {sg, wg, sg ? static_cast<uint32_t>(wg) / f.subgroup_size : static_cast<uint32_t>(wg)};
+}
+
 gpu::Context& context_of(const TensorView& t) { return t.buffer->context(); }
 
 }  // namespace tessera::ops

@@ -39,6 +39,26 @@ int32_t i32(const char* op, int64_t v);
 // `lanes` (0 where a dimension is 1): how row-wise ops walk any rank-1..4 view.
 void outer_dims(const char* op, const TensorView& t, int lanes, int64_t n[3], int32_t s[3]);
 
+// Whether any element of a may share memory with any element of b (conservative: byte ranges).
+bool views_overlap(const TensorView& a, const TensorView& b);
+// The same elements in the same order: reading and writing such a pair in place is safe element-wise.
+bool same_view(const TensorView& a, const TensorView& b);
+// Refuses `out` sharing memory with `in` unless it is exactly the same view:
+// "<op>: <out_name> f32[..] overlaps <in_name> f32[..] without being the same view".
+void expect_no_partial_overlap(const char* op, const char* out_name, const TensorView& out, const char* in_name,
+                               const TensorView& in);
+
+// How a row-wise op (layer_norm, softmax) spreads rows over invocations: a subgroup per row (contiguous
+// fetches, subgroupAdd) when a row of `row_texels` keeps its lanes busy, else one invocation per row. Rows per
+// workgroup are counted with the reported (largest) subgroup size; a smaller actual one leaves spare
+// subgroups idle.
+struct RowLayout {
+  bool subgroup_per_row;
+  int workgroup_size;
+  uint32_t rows_per_group;
+};
+RowLayout row_layout(const gpu::Context& ctx, int64_t row_texels);
+
 gpu::Context& context_of(const TensorView& t);
 
 }  // namespace tessera::ops

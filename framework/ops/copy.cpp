@@ -24,9 +24,8 @@ void copy(gpu::Stream& s, const TensorView& src, const TensorView& dst) {
   const bool ints = src.dtype == DType::i32;
   if (ints != (dst.dtype == DType::i32))
     fail(op, "dst " + dst.str() + " cannot take src " + src.str() + ": i32 copies only to i32, f32 and f16 to f32");
-  if (detail::may_overlap(src, dst) && !detail::same_view(src, dst))
-    fail(op, "dst " + dst.str() + " overlaps src " + src.str());
-  if (src.numel() == 0 || detail::same_view(src, dst)) return;
+  if (views_overlap(src, dst) && !same_view(src, dst)) fail(op, "dst " + dst.str() + " overlaps src " + src.str());
+  if (src.numel() == 0 || same_view(src, dst)) return;
   if (src.dtype == dst.dtype && src.contiguous() && dst.contiguous()) {
     // A plain byte copy: the driver's transfer path needs no kernel.
     const uint64_t es = gpu::dtype_size(src.dtype);

@@ -33,29 +33,6 @@ Loop4 merge_loop(int rank, const std::array<int64_t, 4>& shape, int operands,
   return l;
 }
 
-namespace {
-int64_t last_element(const TensorView& t) {
-  int64_t e = t.offset;
-  for (int i = 0; i < t.rank; ++i) e += (t.shape[i] - 1) * t.strides[i];
-  return e;
-}
-}  // namespace
-
-bool may_overlap(const TensorView& a, const TensorView& b) {
-  if (a.buffer != b.buffer || a.numel() == 0 || b.numel() == 0) return false;
-  const int64_t ea = gpu::dtype_size(a.dtype), eb = gpu::dtype_size(b.dtype);
-  const int64_t a0 = a.offset * ea, a1 = (last_element(a) + 1) * ea;
-  const int64_t b0 = b.offset * eb, b1 = (last_element(b) + 1) * eb;
-  return a0 < b1 && b0 < a1;
-}
-
-bool same_view(const TensorView& a, const TensorView& b) {
-  if (a.buffer != b.buffer || a.dtype != b.dtype || a.offset != b.offset || !a.same_shape(b)) return false;
-  for (int i = 0; i < a.rank; ++i)
-    if (a.shape[i] > 1 && a.strides[i] != b.strides[i]) return false;
-  return true;
-}
-
 }  // namespace detail
 
 namespace {
@@ -90,7 +67,7 @@ bool operand(const char* op, const detail::Loop4& l, int k, int64_t offset, int3
 }
 
 void check_out(const char* op, const TensorView& out, const TensorView& in, const char* in_name) {
-  if (detail::may_overlap(out, in) && !detail::same_view(out, in))
+  if (views_overlap(out, in) && !same_view(out, in))
     fail(op, std::string("out ") + out.str() + " overlaps " + in_name + " " + in.str() +
                  " without being the same view; in-place use needs out to be exactly the input");
 }

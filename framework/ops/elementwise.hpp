@@ -46,9 +46,6 @@ struct Loop4 {
 // `strides[k]` (rank entries each, 0 for broadcast dimensions) describe operand k over `shape`.
 Loop4 merge_loop(int rank, const std::array<int64_t, 4>& shape, int operands,
                  const std::array<std::array<int64_t, 4>, 3>& strides);
-// Whether any element of a may share memory with any element of b (conservative: address ranges).
-bool may_overlap(const TensorView& a, const TensorView& b);
-bool same_view(const TensorView& a, const TensorView& b);
 
 }  // namespace detail
 }  // namespace tessera::ops

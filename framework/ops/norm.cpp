@@ -28,18 +28,6 @@ void expect_vector(const char* op, const char* name, const std::optional<TensorV
     fail(op, std::string(name) + " " + v->str() + " must be a contiguous [" + std::to_string(n) + "]");
 }
 
-void expect_in_place_ok(const char* op, const TensorView& x, const TensorView& out) {
-  // Rows are read three times before being written: only the identical view is safe.
-  const bool same = x.buffer == out.buffer && x.offset == out.offset && x.strides == out.strides;
-  if (x.buffer == out.buffer && !same) {
-    // Conservative range test; a disjoint slice of the same buffer is fine.
-    int64_t xa = x.offset, xb = x.offset, oa = out.offset, ob = out.offset;
-    for (int i = 0; i < x.rank; ++i) xb += (x.shape[i] - 1) * x.strides[i];
-    for (int i = 0; i < out.rank; ++i) ob += (out.shape[i] - 1) * out.strides[i];
-    if (xa <= ob && oa <= xb) fail(op, "out " + out.str() + " overlaps x " + x.str() + " without being the same view");
-  }
-}
-
 }  // namespace
 
 void layer_norm(gpu::Stream& s, const TensorView& x, std::optional<TensorView> weight, std::optional<TensorView> bias,
@@ -54,7 +42,7 @@ void layer_norm(gpu::Stream& s, const TensorView& x, std::optional<TensorView> w
   const int64_t C = x.dim(-1);
   expect_vector(op, "weight", weight, C);
   expect_vector(op, "bias", bias, C);
-  expect_in_place_ok(op, x, out);
+  expect_no_partial_overlap(op, "out", out, "x", x);
   if (x.numel() == 0) return;
 
   const bool vec4 = texel_aligned(x, 4) && texel_aligned(out, 4) && (!weight || texel_aligned(*weight, 4)) &&
@@ -75,21 +63,15 @@ void layer_norm(gpu::Stream& s, const TensorView& x, std::optional<TensorView> w
   p.eps = eps;
 
   gpu::Context& ctx = context_of(x);
-  const auto& f = ctx.features();
-  // A subgroup per row when rows are long enough to keep its lanes busy: contiguous fetches and a
-  // subgroupAdd. Otherwise an invocation per row. Rows per workgroup are counted with the reported
-  // (largest) subgroup size; a smaller actual one only leaves spare subgroups idle.
-  const bool sg = f.subgroup_in_compute && (f.subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
-                  f.subgroup_size > 0 && C / lanes >= static_cast<int64_t>(f.subgroup_size);
-  const int WG = sg ? std::max<int>(64, f.subgroup_size) : 16;
-  const uint32_t rows_per_group = sg ? WG / f.subgroup_size : WG;
-  const std::string shader = std::string(sg ? "layer_norm_sg" : "layer_norm") + (vec4 ? "_vec4" : "");
+  const RowLayout rl = row_layout(ctx, C / lanes);
+  const int WG = rl.workgroup_size;
+  const std::string shader = std::string(rl.subgroup_per_row ? "layer_norm_sg" : "layer_norm") + (vec4 ? "_vec4" : "");
   const gpu::Kernel& k = ctx.kernel({shader,
                                      {gpu::Access::texel, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
                                      sizeof(LayerNormPush), {WG, weight ? 1 : 0, bias ? 1 : 0, 0}});
   const gpu::Bind binds[] = {gpu::Bind::texel(x, lanes), gpu::Bind::texel(weight ? *weight : x, lanes),
                              gpu::Bind::texel(bias ? *bias : x, lanes), gpu::Bind::storage_write(out)};
-  s.dispatch(k, binds, &p, sizeof p, gpu::groups_for(ctx, static_cast<uint64_t>(p.rows), rows_per_group), op);
+  s.dispatch(k, binds, &p, sizeof p, gpu::groups_for(ctx, static_cast<uint64_t>(p.rows), rl.rows_per_group), op);
 }
 
 void group_norm(gpu::Stream& s, const TensorView& x, int groups, std::optional<TensorView> weight,
@@ -117,7 +99,7 @@ void group_norm(gpu::Stream& s, const TensorView& x, int groups, std::optional<T
   plane(out, "out");
   expect_vector(op, "weight", weight, C);
   expect_vector(op, "bias", bias, C);
-  expect_in_place_ok(op, x, out);
+  expect_no_partial_overlap(op, "out", out, "x", x);
   if (x.numel() == 0) return;
 
   auto stride = [](const TensorView& t, int d, int lanes) { return t.shape[d] > 1 ? t.strides[d] / lanes : 0; };
