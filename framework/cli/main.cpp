@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "gpu/device.hpp"
 #include "gpu/error.hpp"
 
 namespace {
@@ -68,12 +69,20 @@ int main(int argc, char** argv) {
     }
     const std::string command = args[0];
     args.erase(args.begin());
-    if (command == "devices") return tessera::cli::devices(globals, args);
-    if (command == "demo") return tessera::cli::demo(globals, args);
-    if (command == "bench") return tessera::cli::bench(globals, args);
+    // With TESSERA_VALIDATE=1 a command that made the validation layer speak fails, as a test would.
+    auto checked = [](int rc) {
+      const uint64_t n = tessera::gpu::Instance::validation_message_count();
+      if (n == 0 || rc != 0) return rc;
+      std::fprintf(stderr, "tessera: Vulkan validation reported %llu message(s); last: %s\n",
+                   static_cast<unsigned long long>(n), tessera::gpu::Instance::last_validation_message().c_str());
+      return 1;
+    };
+    if (command == "devices") return checked(tessera::cli::devices(globals, args));
+    if (command == "demo") return checked(tessera::cli::demo(globals, args));
+    if (command == "bench") return checked(tessera::cli::bench(globals, args));
     if (command == "plugins") return tessera::cli::plugins(globals, args);
     if (command == "validate") return tessera::cli::validate(globals, args);
-    if (command == "run") return tessera::cli::run(globals, args);
+    if (command == "run") return checked(tessera::cli::run(globals, args));
     if (command == "help") {
       usage(stdout);
       return 0;

@@ -41,7 +41,7 @@ int usage() {
 
 }  // namespace
 
-int run(const Globals&, const std::vector<std::string>& args) {
+int run(const Globals& g, const std::vector<std::string>& args) {
   std::string path, progress = isatty(2) ? "bar" : "none";
   std::vector<std::string> dirs;
   pipeline::RunOptions options;
@@ -86,7 +86,7 @@ int run(const Globals&, const std::vector<std::string>& args) {
   }
   if (path.empty()) return usage();
 
-  plugin::PluginSet plugins;
+  plugin::PluginSet plugins(g.options);
   std::vector<std::string> all = plugin::default_plugin_dirs();
   all.insert(all.end(), dirs.begin(), dirs.end());
   for (const auto& d : pipeline::plugin_dirs_of(path)) all.push_back(d);

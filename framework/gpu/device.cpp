@@ -182,9 +182,9 @@ Instance::~Instance() {
   if (instance_) vkDestroyInstance(instance_, nullptr);
 }
 
-uint64_t Instance::validation_message_count() const { return g_validation_messages.load(); }
+uint64_t Instance::validation_message_count() { return g_validation_messages.load(); }
 
-std::string Instance::last_validation_message() const {
+std::string Instance::last_validation_message() {
   std::lock_guard<std::mutex> lock(g_validation_mutex);
   return g_last_validation_message;
 }

@@ -71,8 +71,9 @@ class Instance {
   uint32_t select(const std::string& request) const;
 
   // Validation messages (warnings and errors) seen so far; tests fail when this grows.
-  uint64_t validation_message_count() const;
-  std::string last_validation_message() const;
+  // Messages from the validation layer, counted over every instance of the process.
+  static uint64_t validation_message_count();
+  static std::string last_validation_message();
 
  private:
   VkInstance instance_ = VK_NULL_HANDLE;

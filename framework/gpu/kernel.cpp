@@ -26,6 +26,11 @@ constexpr char kMagic[8] = {'T', 'S', 'R', 'P', 'C', 'A', 'C', '1'};
 std::string KernelSpec::key() const {
   std::string k = shader;
   for (int32_t c : constants) k += ":" + std::to_string(c);
+  if (!spirv.empty()) {  // a plugin may ask for one shader with several layouts
+    k += "|";
+    for (Access a : bindings) k += a == Access::texel ? 't' : 's';
+    k += "|" + std::to_string(push_bytes);
+  }
   return k;
 }
 
@@ -48,7 +53,9 @@ uint64_t embedded_shaders_hash() {
 }
 
 Kernel::Kernel(Context& ctx, const KernelSpec& spec, VkPipelineCache cache) : ctx_(ctx), spec_(spec) {
-  const EmbeddedShader& shader = find_shader(spec.shader);
+  const EmbeddedShader shader = spec.spirv.empty()
+                                    ? find_shader(spec.shader)
+                                    : EmbeddedShader{spec.shader.c_str(), spec.spirv.data(), spec.spirv.size()};
   VkDevice dev = ctx.device();
 
   std::vector<VkDescriptorSetLayoutBinding> bindings(spec.bindings.size());

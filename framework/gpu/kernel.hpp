@@ -24,6 +24,9 @@ struct KernelSpec {
   std::vector<Access> bindings;
   uint32_t push_bytes = 0;
   std::vector<int32_t> constants;
+  // SPIR-V from outside the library (a plugin's own kernel); empty: the embedded variant named `shader`.
+  // `shader` must then name it uniquely (the kernels service puts a hash of the words in it).
+  std::vector<uint32_t> spirv = {};
 
   std::string key() const;
 };

@@ -20,10 +20,20 @@ struct Scheduler::Value {
   std::vector<int32_t> ids, mask;
   std::vector<uint8_t> pixels;
   std::vector<float> samples;
+  std::shared_ptr<const tessera_tensor_t> tensor;  // a reference of its own, released with the last copy
 
-  void copy_from(const tessera_value_t& v) {
+  void copy_from(const tessera_value_t& v, plugin::Services& services) {
     view = v;
     view.struct_size = sizeof view;
+    tensor.reset();
+    if (v.type == TESSERA_PORT_TENSOR) {
+      const tessera_tensor_t held = services.retain(v.tensor);  // throws for a handle that is not a live tensor
+      tensor = std::shared_ptr<const tessera_tensor_t>(new tessera_tensor_t(held), [&services](const tessera_tensor_t* t) {
+        services.release(*t);
+        delete t;
+      });
+      view.tensor = held;
+    }
     const size_t n = v.count;
     if (v.type == TESSERA_PORT_TEXT && v.text) {
       strings.clear();
@@ -86,6 +96,7 @@ struct RunContext {
   std::function<void(double, const char*)> progress;
   const std::atomic<bool>* cancel = nullptr;
   std::string set_output_error;
+  plugin::Services* services = nullptr;
 };
 
 const tessera_value_t* run_input(const tessera_run_t* r, const char* name) {
@@ -105,7 +116,12 @@ tessera_status_t run_set_output(const tessera_run_t* r, const char* name, const 
     ctx->set_output_error = "set_output: port '" + port->name + "' carries " + port_type_name(port->type);
     return TESSERA_INVALID_ARGUMENT;
   }
-  (*ctx->outputs)[port->name].copy_from(*value);
+  try {
+    (*ctx->outputs)[port->name].copy_from(*value, *ctx->services);
+  } catch (const std::exception& e) {
+    ctx->set_output_error = "set_output: port '" + port->name + "': " + e.what();
+    return TESSERA_INVALID_ARGUMENT;
+  }
   return TESSERA_OK;
 }
 
@@ -208,7 +224,7 @@ RunResult Scheduler::run(const RunOptions& options) {
       }
       if (have) resolved.emplace_back(&spec, text);
     }
-    std::string key = st.id;
+    std::string key = st.id + "@" + st.device;
     for (auto& [spec, text] : resolved) key += "\n" + spec->name + "=" + text;
     auto it = instances_.find(key);
     if (it == instances_.end()) {
@@ -252,7 +268,7 @@ RunResult Scheduler::run(const RunOptions& options) {
       }
       char message[1024] = "";
       tessera_message_t err{message, sizeof message};
-      const tessera_status_t status = inst->stage->create(plugins_.host(), values.data(),
+      const tessera_status_t status = inst->stage->create(plugins_.host(st.device), values.data(),
                                                           static_cast<uint32_t>(values.size()), &inst->handle, &err);
       if (status != TESSERA_OK)
         throw Error("stage '" + st.id + "' (" + st.plugin + "/" + st.stage + ") could not start: " +
@@ -288,6 +304,7 @@ RunResult Scheduler::run(const RunOptions& options) {
           // Inputs are read from values of finished stages only: no lock needed while the stage runs.
           auto ctx = std::make_shared<RunContext>();
           ctx->stage = &st;
+          ctx->services = &plugins_.services();
           ctx->cancel = options.cancel;
           for (const auto& [port, src] : st.inputs)
             ctx->inputs[port] = src.from_input ? &input_values.at(src.name) : &values[src.stage][src.name];

@@ -14,16 +14,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void host_log(const tessera_host_t*, int32_t level, const char* message) {
-  const LogLevel l = level <= 0 ? LogLevel::debug : level == 1 ? LogLevel::info : level == 2 ? LogLevel::warn : LogLevel::error;
-  log(l, message ? message : "");
-}
-
-const void* host_service(const tessera_host_t*, const char*) {
-  // Services (tensors, ops, kernels, safetensors, random) come with the scheduler; until then none.
-  return nullptr;
-}
-
 std::optional<pipeline::PortType> port_type(tessera_port_type_t t) {
   switch (t) {
     case TESSERA_PORT_TEXT:
@@ -113,14 +103,7 @@ pipeline::StageContract contract_of(const std::string& file, const std::string& 
 
 }  // namespace
 
-PluginSet::PluginSet() {
-  host_.struct_size = sizeof host_;
-  host_.abi = TESSERA_ABI_VERSION;
-  host_.name = "tessera";
-  host_.version = "0.1.0";
-  host_.log = host_log;
-  host_.get_service = host_service;
-}
+PluginSet::PluginSet(gpu::ContextOptions options) : services_(std::make_unique<Services>(std::move(options))) {}
 
 PluginSet::~PluginSet() {
   for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
@@ -162,7 +145,7 @@ void PluginSet::load_file(const std::string& path) {
     if (!stage_ids.insert(contracts.back().stage).second)
       throw Error(path + ": plugin '" + id + "' declares stage '" + contracts.back().stage + "' twice");
   }
-  if (entry->init && !entry->init(&host_)) throw Error(path + ": plugin '" + id + "' refused to start (init returned false)");
+  if (entry->init && !entry->init(host())) throw Error(path + ": plugin '" + id + "' refused to start (init returned false)");
   for (auto& c : contracts) contracts_.add(std::move(c));
   plugins_.push_back({path, entry, handle});
   closer.h = nullptr;
@@ -192,7 +175,7 @@ std::vector<std::string> default_plugin_dirs() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    const fs::path installed = exe.parent_path().parent_path() / "lib" / "tessera" / "plugins";
+    const fs::path installed = (exe.parent_path() / TESSERA_PLUGIN_DIR_FROM_BIN).lexically_normal();
     if (fs::is_directory(installed, ec)) dirs.push_back(installed.string());
   }
   if (const char* env = std::getenv("TESSERA_PLUGIN_PATH")) {

@@ -7,6 +7,7 @@
 
 #include "gpu/error.hpp"
 #include "pipeline/contract.hpp"
+#include "plugin/services.hpp"
 #include "tessera/plugin.h"
 
 namespace tessera::plugin {
@@ -21,7 +22,9 @@ struct LoadedPlugin {
 // it dies, so it must outlive every stage instance made from them.
 class PluginSet {
  public:
-  PluginSet();
+  // `options` make the GPU context of each device when a stage first uses one (never for listing or
+  // validating).
+  explicit PluginSet(gpu::ContextOptions options = gpu::ContextOptions::from_environment());
   ~PluginSet();
   PluginSet(const PluginSet&) = delete;
   PluginSet& operator=(const PluginSet&) = delete;
@@ -34,14 +37,16 @@ class PluginSet {
 
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
   const pipeline::ContractRegistry& contracts() const { return contracts_; }
-  const tessera_host_t* host() const { return &host_; }
+  // The host stages on `device` get ("" = the default device); init() gets the default one.
+  const tessera_host_t* host(const std::string& device = "") const { return services_->host(device); }
+  Services& services() const { return *services_; }
   // The descriptor of a loaded stage, or nullptr.
   const tessera_stage_t* stage(const std::string& plugin, const std::string& id) const;
 
  private:
   std::vector<LoadedPlugin> plugins_;
   pipeline::ContractRegistry contracts_;
-  tessera_host_t host_{};
+  std::unique_ptr<Services> services_;  // freed after the plugins are unloaded: it holds no plugin code
 };
 
 // Where plugins are looked for, in order: the install directory (<prefix>/lib/tessera/plugins, found

@@ -165,12 +165,185 @@ struct tessera_host {
   void* host_data;
 };
 
-/* Service ids. Each names a struct of function pointers documented in its own header. */
+/* Service ids, for host->get_service(). Each names one of the tables below; a later incompatible table gets
+ * a new id ("/2") while the host keeps serving the old one. */
 #define TESSERA_SERVICE_TENSORS "tessera.tensors/1"
 #define TESSERA_SERVICE_OPS "tessera.ops/1"
 #define TESSERA_SERVICE_KERNELS "tessera.kernels/1"
 #define TESSERA_SERVICE_SAFETENSORS "tessera.safetensors/1"
 #define TESSERA_SERVICE_RANDOM "tessera.random/1"
+
+/* ---- Tensors (TESSERA_SERVICE_TENSORS) ---------------------------------------------------------------------
+ * GPU-resident tensors named by handles. A handle is a reference: views and the host's copies of values on
+ * ports keep the storage alive, and the storage goes when its last reference is released. Each stage's
+ * tensors live on that stage's device (the `device:` of its pipeline entry), the host the stage was created
+ * with. Uploads and downloads happen when called; work recorded on a stream runs at finish(). */
+typedef uint64_t tessera_tensor_t; /* 0 = no tensor */
+
+typedef int32_t tessera_dtype_t;
+#define TESSERA_DTYPE_F32 1
+#define TESSERA_DTYPE_F16 2
+#define TESSERA_DTYPE_I32 3
+#define TESSERA_MAX_RANK 4
+
+/* A tensor's element type and layout: shape, strides and offset in elements of its storage. */
+typedef struct tessera_tensor_info {
+  uint32_t struct_size;
+  tessera_dtype_t dtype;
+  uint32_t rank;
+  int64_t shape[TESSERA_MAX_RANK];
+  int64_t strides[TESSERA_MAX_RANK];
+  int64_t offset;
+} tessera_tensor_info_t;
+
+typedef struct tessera_tensor_service {
+  uint32_t struct_size;
+  /* [any] A new dense row-major tensor, contents undefined. `name` labels it in errors; may be NULL. */
+  tessera_status_t (*create)(const tessera_host_t* host, tessera_dtype_t dtype, uint32_t rank, const int64_t* shape,
+                             const char* name, tessera_tensor_t* out, tessera_message_t* error);
+  /* [any] A new reference to `t`'s storage with another layout (dtype must stay): a slice, reshape or
+   * permutation made by the caller. Refused when it would reach outside the storage. */
+  tessera_status_t (*view)(const tessera_host_t* host, tessera_tensor_t t, const tessera_tensor_info_t* layout,
+                           tessera_tensor_t* out, tessera_message_t* error);
+  /* [any] Another reference to the same tensor. */
+  tessera_status_t (*retain)(const tessera_host_t* host, tessera_tensor_t t, tessera_tensor_t* out,
+                             tessera_message_t* error);
+  /* [any] Fills *out (struct_size set by the caller). */
+  tessera_status_t (*info)(const tessera_host_t* host, tessera_tensor_t t, tessera_tensor_info_t* out,
+                           tessera_message_t* error);
+  /* [any] Writes `count` elements (exactly the tensor's element count, in row-major order of its shape) of
+   * type `src_dtype`; F32 data written to an F16 tensor is converted, and F16 to F32. No stream that uses
+   * the tensor may be between record and finish. */
+  tessera_status_t (*upload)(const tessera_host_t* host, tessera_tensor_t t, tessera_dtype_t src_dtype,
+                             const void* data, size_t count, tessera_message_t* error);
+  /* [any] Reads `count` elements into `data` as `dst_dtype` (F16 tensors read as F32 or F16). */
+  tessera_status_t (*download)(const tessera_host_t* host, tessera_tensor_t t, tessera_dtype_t dst_dtype, void* data,
+                               size_t count, tessera_message_t* error);
+  /* [any] Drops one reference; 0 is ignored. */
+  void (*release)(const tessera_host_t* host, tessera_tensor_t t);
+} tessera_tensor_service_t;
+
+/* ---- Ops (TESSERA_SERVICE_OPS) -----------------------------------------------------------------------------
+ * Every core op, recorded into a stream by name with named arguments; docs/plugins.md lists each op and its
+ * arguments. An op is checked when it is recorded (shapes, dtypes, overlaps) and runs at finish(): many ops
+ * go to the GPU in one submission, with barriers only where one op reads what another wrote. A stream is
+ * used by one thread at a time and keeps the tensors its recorded ops use alive until finish(). */
+typedef uint64_t tessera_stream_t;
+
+/* One named argument: a tensor, a number (integers and booleans too) or a choice written as text. */
+typedef struct tessera_op_arg {
+  const char* name;
+  tessera_tensor_t tensor;
+  double number;
+  const char* text;
+} tessera_op_arg_t;
+
+typedef struct tessera_ops_service {
+  uint32_t struct_size;
+  /* [run] A new stream on the host's device. */
+  tessera_status_t (*stream_create)(const tessera_host_t* host, tessera_stream_t* out, tessera_message_t* error);
+  /* [run] Checks op `op` with its arguments and records it. An argument name that repeats makes a list
+   * (concat's inputs). */
+  tessera_status_t (*record)(const tessera_host_t* host, tessera_stream_t s, const char* op,
+                             const tessera_op_arg_t* args, uint32_t arg_count, tessera_message_t* error);
+  /* [run] Submits everything recorded since the last finish and waits for it. */
+  tessera_status_t (*finish)(const tessera_host_t* host, tessera_stream_t s, tessera_message_t* error);
+  /* [run] Waits for nothing: call it after finish(). 0 is ignored. */
+  void (*stream_destroy)(const tessera_host_t* host, tessera_stream_t s);
+  /* [any] Whether this host knows op `op`. */
+  bool (*has_op)(const tessera_host_t* host, const char* op);
+  /* [any] A copy of weights `w` ([N,K], or [K,N] when `in_out`) in the layout matmul reads fastest
+   * (layout "packed"); make it once, at load time. */
+  tessera_status_t (*pack_weights)(const tessera_host_t* host, tessera_tensor_t w, bool in_out, tessera_tensor_t* out,
+                                   tessera_message_t* error);
+} tessera_ops_service_t;
+
+/* ---- Custom kernels (TESSERA_SERVICE_KERNELS) ---------------------------------------------------------------
+ * A plugin's own compute shader (SPIR-V, entry point "main", descriptor set 0 with bindings 0..n-1, one push
+ * constant block, specialization constants with constant_id 0..n-1). Bindings cover a tensor's whole
+ * storage: pass its info().offset in the push constants. */
+typedef uint64_t tessera_kernel_t;
+
+typedef int32_t tessera_binding_t;
+#define TESSERA_BINDING_TEXEL 1  /* read-only, samplerBuffer / isamplerBuffer, one component per element */
+#define TESSERA_BINDING_TEXEL4 2 /* read-only, four elements per texel (element count a multiple of 4) */
+#define TESSERA_BINDING_STORAGE 3 /* read and written, a buffer block */
+
+typedef struct tessera_kernel_desc {
+  uint32_t struct_size;
+  const char* name; /* shown in errors and profiles */
+  const uint32_t* spirv;
+  size_t spirv_bytes;
+  const tessera_binding_t* bindings;
+  uint32_t binding_count;
+  uint32_t push_constant_bytes; /* at most 128 */
+  const int32_t* constants;
+  uint32_t constant_count;
+} tessera_kernel_desc_t;
+
+typedef struct tessera_kernel_service {
+  uint32_t struct_size;
+  /* [any] Builds the pipeline (through the host's pipeline cache); the SPIR-V is copied. */
+  tessera_status_t (*create)(const tessera_host_t* host, const tessera_kernel_desc_t* desc, tessera_kernel_t* out,
+                             tessera_message_t* error);
+  /* [run] Records a dispatch of groups[0] x groups[1] x groups[2] workgroups; one tensor per binding. */
+  tessera_status_t (*dispatch)(const tessera_host_t* host, tessera_stream_t s, tessera_kernel_t kernel,
+                               const tessera_tensor_t* bindings, uint32_t binding_count, const void* push,
+                               uint32_t push_bytes, const uint32_t groups[3], tessera_message_t* error);
+  /* [any] Forgets the kernel; 0 is ignored. */
+  void (*release)(const tessera_host_t* host, tessera_kernel_t kernel);
+} tessera_kernel_service_t;
+
+/* ---- Safetensors files (TESSERA_SERVICE_SAFETENSORS) --------------------------------------------------------
+ * Weight files mapped into memory and checked on open (header, offsets, sizes). */
+typedef uint64_t tessera_weights_t;
+
+typedef struct tessera_stored_tensor {
+  uint32_t struct_size;
+  const char* name;
+  const char* dtype; /* as stored: "F32", "F16", "BF16", "I32", ... */
+  uint32_t rank;
+  int64_t shape[8];
+  const void* data; /* mapped bytes, valid until close() */
+  uint64_t bytes;
+} tessera_stored_tensor_t;
+
+typedef struct tessera_safetensors_service {
+  uint32_t struct_size;
+  /* [any] Opens and maps a file. */
+  tessera_status_t (*open)(const tessera_host_t* host, const char* path, tessera_weights_t* out,
+                           tessera_message_t* error);
+  /* [any] How many tensors the file holds. */
+  uint32_t (*count)(const tessera_host_t* host, tessera_weights_t file);
+  /* [any] The tensor at `index` (in name order); strings and data valid until close(). */
+  tessera_status_t (*at)(const tessera_host_t* host, tessera_weights_t file, uint32_t index,
+                         tessera_stored_tensor_t* out, tessera_message_t* error);
+  /* [any] The tensor called `name`, or TESSERA_INVALID_ARGUMENT with a message naming the file. */
+  tessera_status_t (*find)(const tessera_host_t* host, tessera_weights_t file, const char* name,
+                           tessera_stored_tensor_t* out, tessera_message_t* error);
+  /* [any] A value of the file's __metadata__, or NULL. */
+  const char* (*metadata)(const tessera_host_t* host, tessera_weights_t file, const char* key);
+  /* [any] Uploads tensor `name` as a new GPU tensor of `dtype` (F32, F16 and BF16 files convert to F32 or
+   * F16). With rank > 0 the stored shape must equal `shape`; the error names the file, the tensor, and both
+   * shapes. */
+  tessera_status_t (*load)(const tessera_host_t* host, tessera_weights_t file, const char* name, tessera_dtype_t dtype,
+                           uint32_t rank, const int64_t* shape, tessera_tensor_t* out, tessera_message_t* error);
+  /* [any] Unmaps the file; 0 is ignored. Tensors loaded from it stay. */
+  void (*close)(const tessera_host_t* host, tessera_weights_t file);
+} tessera_safetensors_service_t;
+
+/* ---- Random numbers (TESSERA_SERVICE_RANDOM) ----------------------------------------------------------------
+ * Counter-based: the same (seed, counter) gives the same value on every host, thread and run, so a sample
+ * is reproducible from its seed alone. */
+typedef struct tessera_random_service {
+  uint32_t struct_size;
+  /* [any] 64 random bits. */
+  uint64_t (*bits)(uint64_t seed, uint64_t counter);
+  /* [any] n uniform floats in [0, 1) for counters counter, counter + 1, ... */
+  void (*uniform)(uint64_t seed, uint64_t counter, float* out, size_t n);
+  /* [any] n standard normal floats (Box-Muller over the same counters). */
+  void (*normal)(uint64_t seed, uint64_t counter, float* out, size_t n);
+} tessera_random_service_t;
 
 /* A stage: a typed contract and the three functions that run it. */
 typedef struct tessera_stage {

@@ -17,10 +17,26 @@
 //                      {tessera::sdk::output("image", TESSERA_PORT_IMAGE)},
 //                      {tessera::sdk::int_param("amount", 255, 0, 255)}))
 //
+// A stage that uses the GPU takes the host's services in its constructor and keeps them:
+//
+//   class Scale : public tessera::sdk::Stage {
+//    public:
+//     Scale(const tessera::sdk::Params& p, const tessera::sdk::Host& host) : host_(host), k_(p.number("k")) {}
+//     void run(tessera::sdk::Run& r) override {
+//       tessera::sdk::Tensor x = r.tensor("x", host_);
+//       tessera::sdk::Tensor y(host_, TESSERA_DTYPE_F32, x.shape());
+//       tessera::sdk::Stream s(host_);
+//       s.op("scale", {{"x", x}, {"out", y}, {"alpha", k_}});
+//       s.finish();
+//       r.set_tensor("y", y);
+//     }
+//     ...
+//
 // Exceptions thrown by a stage's constructor or run() become error messages for the host; nothing
 // crosses the C boundary.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +45,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -66,6 +83,323 @@ struct Image {
   std::vector<uint8_t> pixels;
 };
 
+// ---- GPU services ---------------------------------------------------------------------------------------------
+
+// Throws std::runtime_error with the host's message when a service call fails.
+inline void check(tessera_status_t status, const char* message) {
+  if (status != TESSERA_OK) throw std::runtime_error(message && message[0] ? message : "host service failed");
+}
+
+// The services of the host a stage runs on. Cheap to copy; valid while the host lives (the whole plugin
+// lifetime).
+class Host {
+ public:
+  Host() = default;
+  explicit Host(const tessera_host_t* host) : host_(host) {
+    auto get = [&](const char* id) {
+      const void* s = host && host->get_service ? host->get_service(host, id) : nullptr;
+      if (!s) throw std::runtime_error(std::string("the host has no service ") + id);
+      return s;
+    };
+    tensors_ = static_cast<const tessera_tensor_service_t*>(get(TESSERA_SERVICE_TENSORS));
+    ops_ = static_cast<const tessera_ops_service_t*>(get(TESSERA_SERVICE_OPS));
+    kernels_ = static_cast<const tessera_kernel_service_t*>(get(TESSERA_SERVICE_KERNELS));
+    weights_ = static_cast<const tessera_safetensors_service_t*>(get(TESSERA_SERVICE_SAFETENSORS));
+    random_ = static_cast<const tessera_random_service_t*>(get(TESSERA_SERVICE_RANDOM));
+  }
+  const tessera_host_t* raw() const { return host_; }
+  const tessera_tensor_service_t& tensors() const { return *tensors_; }
+  const tessera_ops_service_t& ops() const { return *ops_; }
+  const tessera_kernel_service_t& kernels() const { return *kernels_; }
+  const tessera_safetensors_service_t& weights() const { return *weights_; }
+  const tessera_random_service_t& random() const { return *random_; }
+  void log(int32_t level, const std::string& message) const { host_->log(host_, level, message.c_str()); }
+
+ private:
+  const tessera_host_t* host_ = nullptr;
+  const tessera_tensor_service_t* tensors_ = nullptr;
+  const tessera_ops_service_t* ops_ = nullptr;
+  const tessera_kernel_service_t* kernels_ = nullptr;
+  const tessera_safetensors_service_t* weights_ = nullptr;
+  const tessera_random_service_t* random_ = nullptr;
+};
+
+// One reference to a GPU tensor; move-only. Views share the storage and keep it alive.
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(const Host& host, tessera_dtype_t dtype, std::vector<int64_t> shape, const char* name = nullptr)
+      : host_(host) {
+    char m[512] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host.tensors().create(host.raw(), dtype, static_cast<uint32_t>(shape.size()), shape.data(), name, &h_, &err), m);
+  }
+  // Takes ownership of a reference the caller holds.
+  static Tensor adopt(const Host& host, tessera_tensor_t h) {
+    Tensor t;
+    t.host_ = host;
+    t.h_ = h;
+    return t;
+  }
+  ~Tensor() { reset(); }
+  Tensor(Tensor&& o) noexcept : host_(o.host_), h_(o.h_) { o.h_ = 0; }
+  Tensor& operator=(Tensor&& o) noexcept {
+    if (this != &o) {
+      reset();
+      host_ = o.host_;
+      h_ = o.h_;
+      o.h_ = 0;
+    }
+    return *this;
+  }
+  Tensor(const Tensor&) = delete;
+  Tensor& operator=(const Tensor&) = delete;
+
+  void reset() {
+    if (h_) host_.tensors().release(host_.raw(), h_);
+    h_ = 0;
+  }
+  explicit operator bool() const { return h_ != 0; }
+  tessera_tensor_t handle() const { return h_; }
+  const Host& host() const { return host_; }
+
+  tessera_tensor_info_t info() const {
+    tessera_tensor_info_t i{};
+    i.struct_size = sizeof i;
+    char m[512] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host_.tensors().info(host_.raw(), h_, &i, &err), m);
+    return i;
+  }
+  std::vector<int64_t> shape() const {
+    const tessera_tensor_info_t i = info();
+    return std::vector<int64_t>(i.shape, i.shape + i.rank);
+  }
+  int64_t dim(int d) const {
+    const tessera_tensor_info_t i = info();
+    return i.shape[d < 0 ? static_cast<int>(i.rank) + d : d];
+  }
+  int64_t numel() const {
+    const tessera_tensor_info_t i = info();
+    int64_t n = 1;
+    for (uint32_t k = 0; k < i.rank; ++k) n *= i.shape[k];
+    return n;
+  }
+  // Another reference to the same tensor.
+  Tensor retain() const {
+    tessera_tensor_t out = 0;
+    char m[512] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host_.tensors().retain(host_.raw(), h_, &out, &err), m);
+    return adopt(host_, out);
+  }
+  // A view with an explicit layout (elements of the storage).
+  Tensor view(const tessera_tensor_info_t& layout) const {
+    tessera_tensor_t out = 0;
+    char m[512] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host_.tensors().view(host_.raw(), h_, &layout, &out, &err), m);
+    return adopt(host_, out);
+  }
+  // Rows [start, start + length) of dimension `d`.
+  Tensor slice(int d, int64_t start, int64_t length) const {
+    tessera_tensor_info_t i = info();
+    if (d < 0) d += static_cast<int>(i.rank);
+    if (d < 0 || d >= static_cast<int>(i.rank) || start < 0 || length < 1 || start + length > i.shape[d])
+      throw std::runtime_error("slice out of range");
+    i.offset += start * i.strides[d];
+    i.shape[d] = length;
+    return view(i);
+  }
+  // A reshape of a contiguous tensor.
+  Tensor reshape(std::vector<int64_t> dims) const {
+    tessera_tensor_info_t i = info();
+    int64_t n = 1, stride = 1;
+    for (int64_t d : dims) n *= d;
+    if (n != numel()) throw std::runtime_error("reshape changes the element count");
+    for (uint32_t k = i.rank; k-- > 0;) {
+      if (i.shape[k] != 1 && i.strides[k] != stride) throw std::runtime_error("reshape of a non-contiguous tensor");
+      stride *= i.shape[k];
+    }
+    i.rank = static_cast<uint32_t>(dims.size());
+    stride = 1;
+    for (uint32_t k = i.rank; k-- > 0;) {
+      i.shape[k] = dims[k];
+      i.strides[k] = stride;
+      stride *= dims[k];
+    }
+    return view(i);
+  }
+
+  void upload(const std::vector<float>& data) const { upload(TESSERA_DTYPE_F32, data.data(), data.size()); }
+  void upload(const std::vector<int32_t>& data) const { upload(TESSERA_DTYPE_I32, data.data(), data.size()); }
+  void upload(tessera_dtype_t dtype, const void* data, size_t count) const {
+    char m[512] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host_.tensors().upload(host_.raw(), h_, dtype, data, count, &err), m);
+  }
+  std::vector<float> download_f32() const {
+    std::vector<float> v(static_cast<size_t>(numel()));
+    download(TESSERA_DTYPE_F32, v.data(), v.size());
+    return v;
+  }
+  std::vector<int32_t> download_i32() const {
+    std::vector<int32_t> v(static_cast<size_t>(numel()));
+    download(TESSERA_DTYPE_I32, v.data(), v.size());
+    return v;
+  }
+  void download(tessera_dtype_t dtype, void* data, size_t count) const {
+    char m[512] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host_.tensors().download(host_.raw(), h_, dtype, data, count, &err), m);
+  }
+
+ private:
+  Host host_;
+  tessera_tensor_t h_ = 0;
+};
+
+// A named op argument: a tensor, a number or a choice.
+struct Arg {
+  tessera_op_arg_t raw{};
+  Arg(const char* name, const Tensor& t) { raw.name = name, raw.tensor = t.handle(); }
+  Arg(const char* name, double v) { raw.name = name, raw.number = v; }
+  Arg(const char* name, int v) { raw.name = name, raw.number = v; }
+  Arg(const char* name, int64_t v) { raw.name = name, raw.number = static_cast<double>(v); }
+  Arg(const char* name, bool v) { raw.name = name, raw.number = v ? 1 : 0; }
+  Arg(const char* name, const char* choice) { raw.name = name, raw.text = choice; }
+};
+
+// Records core ops and runs them in one submission at finish(). One thread at a time.
+//   s.op("matmul", {{"a", x}, {"w", w}, {"out", y}});
+//   s.finish();
+class Stream {
+ public:
+  explicit Stream(const Host& host) : host_(host) {
+    char m[512] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host.ops().stream_create(host.raw(), &s_, &err), m);
+  }
+  ~Stream() { host_.ops().stream_destroy(host_.raw(), s_); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  void op(const char* name, std::initializer_list<Arg> args) { op(name, std::vector<Arg>(args)); }
+  void op(const char* name, const std::vector<Arg>& args) {
+    std::vector<tessera_op_arg_t> raw;
+    raw.reserve(args.size());
+    for (const Arg& a : args) raw.push_back(a.raw);
+    char m[1024] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host_.ops().record(host_.raw(), s_, name, raw.data(), static_cast<uint32_t>(raw.size()), &err), m);
+  }
+  void finish() {
+    char m[512] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host_.ops().finish(host_.raw(), s_, &err), m);
+  }
+  tessera_stream_t handle() const { return s_; }
+  const Host& host() const { return host_; }
+
+ private:
+  Host host_;
+  tessera_stream_t s_ = 0;
+};
+
+// A safetensors file, mapped while this object lives.
+class Weights {
+ public:
+  Weights(const Host& host, const std::string& path) : host_(host) {
+    char m[1024] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host.weights().open(host.raw(), path.c_str(), &w_, &err), m);
+  }
+  ~Weights() { host_.weights().close(host_.raw(), w_); }
+  Weights(const Weights&) = delete;
+  Weights& operator=(const Weights&) = delete;
+
+  bool has(const char* name) const {
+    tessera_stored_tensor_t t{};
+    t.struct_size = sizeof t;
+    char m[8] = "";
+    tessera_message_t err{m, sizeof m};
+    return host_.weights().find(host_.raw(), w_, name, &t, &err) == TESSERA_OK;
+  }
+  tessera_stored_tensor_t stored(const char* name) const {
+    tessera_stored_tensor_t t{};
+    t.struct_size = sizeof t;
+    char m[1024] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host_.weights().find(host_.raw(), w_, name, &t, &err), m);
+    return t;
+  }
+  // Uploads `name` as `dtype`; a non-empty `shape` must match the stored one.
+  Tensor load(const std::string& name, tessera_dtype_t dtype = TESSERA_DTYPE_F32, std::vector<int64_t> shape = {}) const {
+    tessera_tensor_t out = 0;
+    char m[1024] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host_.weights().load(host_.raw(), w_, name.c_str(), dtype, static_cast<uint32_t>(shape.size()),
+                               shape.empty() ? nullptr : shape.data(), &out, &err),
+          m);
+    return Tensor::adopt(host_, out);
+  }
+  std::string metadata(const char* key) const {
+    const char* v = host_.weights().metadata(host_.raw(), w_, key);
+    return v ? v : "";
+  }
+
+ private:
+  Host host_;
+  tessera_weights_t w_ = 0;
+};
+
+// A plugin's own compute shader.
+class Kernel {
+ public:
+  Kernel(const Host& host, const char* name, const uint32_t* spirv, size_t spirv_bytes,
+         std::vector<tessera_binding_t> bindings, uint32_t push_bytes, std::vector<int32_t> constants = {})
+      : host_(host) {
+    tessera_kernel_desc_t d{};
+    d.struct_size = sizeof d;
+    d.name = name;
+    d.spirv = spirv;
+    d.spirv_bytes = spirv_bytes;
+    d.bindings = bindings.data();
+    d.binding_count = static_cast<uint32_t>(bindings.size());
+    d.push_constant_bytes = push_bytes;
+    d.constants = constants.data();
+    d.constant_count = static_cast<uint32_t>(constants.size());
+    char m[1024] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host.kernels().create(host.raw(), &d, &k_, &err), m);
+  }
+  ~Kernel() { host_.kernels().release(host_.raw(), k_); }
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+
+  template <class Push>
+  void dispatch(Stream& s, std::initializer_list<const Tensor*> tensors, const Push& push,
+                std::array<uint32_t, 3> groups) const {
+    std::vector<tessera_tensor_t> handles;
+    for (const Tensor* t : tensors) handles.push_back(t->handle());
+    char m[1024] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host_.kernels().dispatch(host_.raw(), s.handle(), k_, handles.data(), static_cast<uint32_t>(handles.size()),
+                                   &push, sizeof(Push), groups.data(), &err),
+          m);
+  }
+
+ private:
+  Host host_;
+  tessera_kernel_t k_ = 0;
+};
+
+// Token ids and mask, rows x length.
+struct Tokens {
+  uint32_t rows = 0, length = 0;
+  std::vector<int32_t> ids, mask;
+};
+
 // One run of a stage: typed access to its inputs and outputs.
 class Run {
  public:
@@ -91,6 +425,41 @@ class Run {
     return std::vector<std::string>(v->text, v->text + v->count);
   }
 
+  // The tensor on input `name`: a reference of the caller's own.
+  Tensor tensor(const char* name, const Host& host) const {
+    const tessera_value_t* v = require(name, TESSERA_PORT_TENSOR);
+    tessera_tensor_t own = 0;
+    char m[512] = "";
+    tessera_message_t err{m, sizeof m};
+    check(host.tensors().retain(host.raw(), v->tensor, &own, &err), m);
+    return Tensor::adopt(host, own);
+  }
+  Tokens tokens(const char* name) const {
+    const tessera_value_t* v = require(name, TESSERA_PORT_TOKENS);
+    Tokens t;
+    t.rows = v->count;
+    t.length = v->length;
+    const size_t n = static_cast<size_t>(v->count) * v->length;
+    t.ids.assign(v->ids, v->ids + n);
+    if (v->mask) t.mask.assign(v->mask, v->mask + n);
+    else t.mask.assign(n, 1);
+    return t;
+  }
+
+  void set_tensor(const char* name, const Tensor& t) const {
+    tessera_value_t v = blank(TESSERA_PORT_TENSOR, 1);
+    v.tensor = t.handle();
+    publish(name, v);
+  }
+  void set_tokens(const char* name, const Tokens& t) const {
+    if (t.ids.size() != static_cast<size_t>(t.rows) * t.length || t.mask.size() != t.ids.size())
+      throw std::runtime_error(std::string("output '") + name + "': ids and mask must hold rows x length values");
+    tessera_value_t v = blank(TESSERA_PORT_TOKENS, t.rows);
+    v.length = t.length;
+    v.ids = t.ids.data();
+    v.mask = t.mask.data();
+    publish(name, v);
+  }
   void set_image(const char* name, const Image& img) const {
     tessera_value_t v = blank(TESSERA_PORT_IMAGE, img.count);
     v.width = img.width;
@@ -190,10 +559,13 @@ tessera_stage_t stage(const char* id, const char* description, std::vector<tesse
   s.inputs = detail::keep_array(std::move(inputs));
   s.outputs = detail::keep_array(std::move(outputs));
   s.params = detail::keep_array(std::move(params));
-  s.create = [](const tessera_host_t*, const tessera_param_value_t* values, uint32_t count, void** instance,
+  s.create = [](const tessera_host_t* host, const tessera_param_value_t* values, uint32_t count, void** instance,
                 tessera_message_t* error) -> tessera_status_t {
     try {
-      *instance = new T(Params(values, count));
+      if constexpr (std::is_constructible_v<T, const Params&, const Host&>)
+        *instance = new T(Params(values, count), Host(host));
+      else
+        *instance = new T(Params(values, count));
       return TESSERA_OK;
     } catch (const std::exception& e) {
       detail::write_message(error, e.what());
