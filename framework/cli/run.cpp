@@ -34,8 +34,10 @@ std::string json_escape(const std::string& s) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: tessera run PIPELINE.yaml [--input NAME=VALUE]... [--set STAGE.PARAM=VALUE]... [--out DIR]\n"
-               "                  [--count N] [--seed S] [--progress bar|json|none] [--plugin-path DIR]...\n");
+               "usage: tessera run PIPELINE.yaml [--input NAME=VALUE]... [--prompt TEXT] [--set STAGE.PARAM=VALUE]...\n"
+               "                  [--out DIR] [--count N] [--seed S] [--progress bar|json|none] [--plugin-path DIR]...\n"
+               "  --prompt TEXT is --input prompt=TEXT. Paths given with --input or --set are relative to the\n"
+               "  working directory; paths written in the pipeline file are relative to the file.\n");
   return kExitUsage;
 }
 
@@ -57,6 +59,9 @@ int run(const Globals& g, const std::vector<std::string>& args) {
     if (a == "--input" || a == "--set") {
       if (!value(&v) || v.find('=') == std::string::npos) return usage();
       (a == "--input" ? options.inputs : options.overrides)[v.substr(0, v.find('='))] = v.substr(v.find('=') + 1);
+    } else if (a == "--prompt") {  // the common case of --input prompt=...
+      if (!value(&v)) return usage();
+      options.inputs["prompt"] = v;
     } else if (a == "--out") {
       if (!value(&options.out_dir)) return usage();
     } else if (a == "--count" || a == "--seed") {

@@ -214,12 +214,17 @@ RunResult Scheduler::run(const RunOptions& options) {
     for (const ParamSpec& spec : st.contract->params) {
       std::string text = spec.default_value;
       bool have = !spec.required;
+      // A path written in the pipeline file is relative to the file; one given on the command line
+      // (--input, --set) is relative to the working directory.
+      const bool path = spec.type == ParamType::path;
       if (auto p = st.params.find(spec.name); p != st.params.end()) {
         text = p->second.from_input ? input_text[p->second.text] : p->second.text;
+        if (path && p->second.from_input && options.inputs.count(p->second.text))
+          text = std::filesystem::absolute(text).string();
         have = true;
       }
       if (auto o = override_of[st.id].find(spec.name); o != override_of[st.id].end()) {
-        text = o->second;
+        text = path ? std::filesystem::absolute(o->second).string() : o->second;
         have = true;
       }
       if (have) resolved.emplace_back(&spec, text);

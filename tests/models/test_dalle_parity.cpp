@@ -1,0 +1,177 @@
+// DALL-E Mini/Mega plugins against golden vectors from the PyTorch reference (tools/dalle/golden.py) for
+// the same weights: tokenizer exact, encoder state and teacher-forced logits within 1e-4 of their scale,
+// greedy tokens exact while the reference's logit margin is above 1e-3, images within 1 of 255.
+// TESSERA_GOLDEN_DIR holds golden.json + golden.safetensors; TESSERA_MODEL_DIR the model directory.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "io/safetensors.hpp"
+#include "support/gpu_test.hpp"
+#include "support/stage_runner.hpp"
+#include "tessera/json.hpp"
+
+namespace tessera::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// max |got - want| / max(|want|): the error of the worst element, on the scale of the data.
+double scaled_max_error(const std::vector<float>& got, const std::vector<float>& want) {
+  double worst = 0, scale = 1e-30;
+  for (size_t i = 0; i < want.size(); ++i) {
+    worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
+  }
+  return worst / scale;
+}
+
+class DalleParity : public GpuTest {
+ protected:
+  static void SetUpTestSuite() {
+    golden_dir_ = env("TESSERA_GOLDEN_DIR");
+    model_dir_ = env("TESSERA_MODEL_DIR");
+  }
+  void SetUp() override {
+    GpuTest::SetUp();
+    if (golden_dir_.empty() || model_dir_.empty()) GTEST_SKIP() << "TESSERA_GOLDEN_DIR / TESSERA_MODEL_DIR not set";
+    std::ifstream f(fs::path(golden_dir_) / "golden.json");
+    ASSERT_TRUE(f) << golden_dir_ << "/golden.json";
+    std::stringstream text;
+    text << f.rdbuf();
+    meta_ = json::parse(text.str());
+    golden_ = std::make_unique<io::SafetensorsFile>((fs::path(golden_dir_) / "golden.safetensors").string());
+    plugins_.services().use_context(ctx());
+    plugins_.load_directory(TESSERA_PLUGIN_DIR);
+  }
+
+  std::vector<float> golden_f32(const std::string& name) const { return golden_->read_f32(name); }
+  std::vector<int32_t> golden_i32(const std::string& name) const {
+    const io::StoredTensor& t = golden_->at(name);
+    std::vector<int32_t> v(static_cast<size_t>(t.numel()));
+    std::memcpy(v.data(), t.data, t.bytes);
+    return v;
+  }
+  int64_t dim(const std::string& name, int d) const { return golden_->at(name).shape[static_cast<size_t>(d)]; }
+  std::string prompt(int64_t p) const { return meta_.at("prompts").at(static_cast<size_t>(p)).string(); }
+  std::map<std::string, std::string> model() const { return {{"model", model_dir_}}; }
+
+  // Tokenizer then encoder for prompt p: the tokens and the state.
+  std::pair<PortValue, PortValue> encode(StageRunner& tok, StageRunner& enc, int64_t p) {
+    const PortValue text = PortValue::texts({prompt(p)});
+    auto t = tok.run({{"text", &text}});
+    auto e = enc.run({{"tokens", &t.at("tokens")}});
+    return {std::move(t.at("tokens")), std::move(e.at("state"))};
+  }
+
+  static inline std::string golden_dir_, model_dir_;
+  json::Value meta_;
+  std::unique_ptr<io::SafetensorsFile> golden_;
+  plugin::PluginSet plugins_;
+};
+
+TEST_F(DalleParity, TokenizerAndEncoderMatchTheReference) {
+  StageRunner tok(plugins_, "tessera.dalle.tokenizer", "tokenize", model());
+  StageRunner enc(plugins_, "tessera.dalle.encoder", "encode", model());
+  const std::vector<int32_t> rows = golden_i32("text_tokens");
+  const std::vector<float> states = golden_f32("encoder_state");
+  const int64_t P = dim("text_tokens", 0), T = dim("text_tokens", 2);
+  const size_t state_size = states.size() / static_cast<size_t>(P);
+  for (int64_t p = 0; p < P; ++p) {
+    auto [tokens, state] = encode(tok, enc, p);
+    EXPECT_EQ(tokens.ids, std::vector<int32_t>(rows.begin() + p * 2 * T, rows.begin() + (p + 1) * 2 * T))
+        << "prompt \"" << prompt(p) << "\"";
+    const std::vector<float> want(states.begin() + static_cast<long>(p * state_size),
+                                  states.begin() + static_cast<long>((p + 1) * state_size));
+    const double err = scaled_max_error(state.floats(), want);
+    EXPECT_LT(err, 1e-4) << "encoder state of prompt " << p;
+    std::printf("prompt %lld: encoder state max error %.2e of scale\n", static_cast<long long>(p), err);
+  }
+}
+
+TEST_F(DalleParity, TeacherForcedLogitsMatchTheReference) {
+  StageRunner tok(plugins_, "tessera.dalle.tokenizer", "tokenize", model());
+  StageRunner enc(plugins_, "tessera.dalle.encoder", "encode", model());
+  StageRunner score(plugins_, "tessera.dalle.decoder", "score", model());
+  const std::vector<int32_t> forced = golden_i32("tf_image_tokens");
+  const std::vector<float> logits = golden_f32("tf_logits");
+  const auto& prompts = meta_.at("tf_prompts").array();
+  const size_t per_prompt = logits.size() / prompts.size();
+  const PortValue image_tokens = PortValue::tokens(1, static_cast<uint32_t>(forced.size()), forced);
+  for (size_t q = 0; q < prompts.size(); ++q) {
+    auto [tokens, state] = encode(tok, enc, prompts[q].integer());
+    auto out = score.run({{"state", &state}, {"tokens", &tokens}, {"image_tokens", &image_tokens}});
+    const std::vector<float> want(logits.begin() + static_cast<long>(q * per_prompt),
+                                  logits.begin() + static_cast<long>((q + 1) * per_prompt));
+    const double err = scaled_max_error(out.at("logits").floats(), want);
+    EXPECT_LT(err, 1e-4) << "teacher-forced logits of prompt " << prompts[q].integer();
+    std::printf("prompt %lld: teacher-forced logits max error %.2e of scale\n",
+                static_cast<long long>(prompts[q].integer()), err);
+  }
+}
+
+TEST_F(DalleParity, GreedyTokensMatchWhileTheMarginAllows) {
+  StageRunner tok(plugins_, "tessera.dalle.tokenizer", "tokenize", model());
+  StageRunner enc(plugins_, "tessera.dalle.encoder", "encode", model());
+  auto params = model();
+  params["top_k"] = "1";
+  params["supercondition_factor"] = std::to_string(meta_.at("supercondition_factor").number());
+  params["steps_per_submit"] = "64";
+  StageRunner dec(plugins_, "tessera.dalle.decoder", "decode", params);
+  const std::vector<int32_t> greedy = golden_i32("greedy_tokens");
+  const std::vector<float> margins = golden_f32("greedy_margins");
+  const int64_t S = dim("greedy_tokens", 1);
+  // Decoding is the slow part at real sizes: TESSERA_PARITY_MAX_PROMPTS caps how many prompts it checks.
+  int64_t P = dim("greedy_tokens", 0);
+  if (const std::string cap = env("TESSERA_PARITY_MAX_PROMPTS"); !cap.empty()) P = std::min<int64_t>(P, std::stoll(cap));
+  for (int64_t p = 0; p < P; ++p) {
+    auto [tokens, state] = encode(tok, enc, p);
+    auto out = dec.run({{"state", &state}, {"tokens", &tokens}}, 12345);
+    const std::vector<int32_t>& got = out.at("image_tokens").ids;
+    ASSERT_EQ(static_cast<int64_t>(got.size()), S);
+    int64_t checked = 0;
+    for (int64_t i = 0; i < S; ++i) {
+      if (margins[static_cast<size_t>(p * S + i)] <= 1e-3f) break;  // a near tie: the rest may differ
+      ASSERT_EQ(got[static_cast<size_t>(i)], greedy[static_cast<size_t>(p * S + i)]) << "prompt " << p << ", step " << i;
+      ++checked;
+    }
+    std::printf("prompt %lld: %lld of %lld greedy tokens checked (stopped at the first margin <= 1e-3)\n",
+                static_cast<long long>(p), static_cast<long long>(checked), static_cast<long long>(S));
+    EXPECT_GT(checked, 0);
+  }
+}
+
+TEST_F(DalleParity, DetokenizedImagesMatchTheReference) {
+  StageRunner detok(plugins_, "tessera.vqgan", "detokenize", model());
+  const std::vector<int32_t> greedy = golden_i32("greedy_tokens");
+  const io::StoredTensor& images = golden_->at("images");
+  const int64_t S = dim("greedy_tokens", 1), H = images.shape[1], W = images.shape[2];
+  const auto& which = meta_.at("image_prompts").array();
+  for (size_t i = 0; i < which.size(); ++i) {
+    const int64_t p = which[i].integer();
+    const PortValue tokens = PortValue::tokens(
+        1, static_cast<uint32_t>(S), std::vector<int32_t>(greedy.begin() + p * S, greedy.begin() + (p + 1) * S));
+    auto out = detok.run({{"image_tokens", &tokens}});
+    const PortValue& img = out.at("image");
+    ASSERT_EQ(img.width, static_cast<uint32_t>(W));
+    ASSERT_EQ(img.height, static_cast<uint32_t>(H));
+    const uint8_t* want = images.data + i * static_cast<size_t>(H * W * 3);
+    int worst = 0;
+    for (size_t k = 0; k < img.pixels.size(); ++k) worst = std::max(worst, std::abs(int(img.pixels[k]) - int(want[k])));
+    EXPECT_LE(worst, 1) << "image of prompt " << p;
+    std::printf("prompt %lld: image max difference %d of 255\n", static_cast<long long>(p), worst);
+  }
+}
+
+}  // namespace
+}  // namespace tessera::test
