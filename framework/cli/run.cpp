@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <fstream>
 #include <cstdio>
 #include <cstdlib>
 
@@ -34,9 +35,9 @@ std::string json_escape(const std::string& s) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: tessera run PIPELINE.yaml [--input NAME=VALUE]... [--prompt TEXT] [--set STAGE.PARAM=VALUE]...\n"
+               "usage: tessera run PIPELINE.yaml [--input NAME=VALUE]... [--prompt TEXT | --prompts FILE] [--set STAGE.PARAM=VALUE]...\n"
                "                  [--out DIR] [--count N] [--seed S] [--progress bar|json|none] [--plugin-path DIR]...\n"
-               "  --prompt TEXT is --input prompt=TEXT. Paths given with --input or --set are relative to the\n"
+               "  --prompt TEXT is --input prompt=TEXT; --prompts FILE runs every line of FILE as a prompt. Paths given with --input or --set are relative to the\n"
                "  working directory; paths written in the pipeline file are relative to the file.\n");
   return kExitUsage;
 }
@@ -48,6 +49,7 @@ int run(const Globals& g, const std::vector<std::string>& args) {
   std::vector<std::string> dirs;
   pipeline::RunOptions options;
   bool seed_given = false;
+  std::string prompts_file;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](std::string* out) {
@@ -62,6 +64,8 @@ int run(const Globals& g, const std::vector<std::string>& args) {
     } else if (a == "--prompt") {  // the common case of --input prompt=...
       if (!value(&v)) return usage();
       options.inputs["prompt"] = v;
+    } else if (a == "--prompts") {
+      if (!value(&prompts_file)) return usage();
     } else if (a == "--out") {
       if (!value(&options.out_dir)) return usage();
     } else if (a == "--count" || a == "--seed") {
@@ -121,8 +125,33 @@ int run(const Globals& g, const std::vector<std::string>& args) {
         std::fflush(stderr);
       }
     };
+    // --prompts FILE: every non-empty line is a prompt; prompt i runs its samples with seeds
+    // seed + i * count, ..., so every image has a seed of its own.
+    std::vector<std::string> prompts;
+    if (!prompts_file.empty()) {
+      std::ifstream in(prompts_file);
+      if (!in) throw Error(prompts_file + ": cannot read the prompts file");
+      for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!line.empty()) prompts.push_back(line);
+      }
+      if (prompts.empty()) throw Error(prompts_file + ": no prompts (one per line)");
+      if (!scheduler.pipeline().input("prompt"))
+        throw Error("--prompts: pipeline '" + scheduler.pipeline().name + "' has no input named prompt");
+    }
     std::signal(SIGINT, on_interrupt);
-    const pipeline::RunResult r = scheduler.run(options);
+    pipeline::RunResult r;
+    if (prompts.empty()) {
+      r = scheduler.run(options);
+    } else {
+      const uint64_t base = options.seed;
+      for (size_t i = 0; i < prompts.size(); ++i) {
+        options.inputs["prompt"] = prompts[i];
+        options.seed = base + i * static_cast<uint64_t>(options.count);
+        const pipeline::RunResult one = scheduler.run(options);
+        r.files.insert(r.files.end(), one.files.begin(), one.files.end());
+      }
+    }
     std::signal(SIGINT, SIG_DFL);
     if (progress == "bar") std::fprintf(stderr, "\r%80s\r", "");
     for (const auto& f : r.files) {

@@ -209,6 +209,7 @@ RunResult Scheduler::run(const RunOptions& options) {
 
   // Instances: made on first use, reused while the resolved parameters stay the same.
   std::map<std::string, Instance*> instance_of;
+  io::TextChunks param_chunks;  // every stage parameter as used, for the PNG tEXt chunks
   for (const Stage& st : pipeline_.stages) {
     std::vector<std::pair<const ParamSpec*, std::string>> resolved;
     for (const ParamSpec& spec : st.contract->params) {
@@ -230,7 +231,10 @@ RunResult Scheduler::run(const RunOptions& options) {
       if (have) resolved.emplace_back(&spec, text);
     }
     std::string key = st.id + "@" + st.device;
-    for (auto& [spec, text] : resolved) key += "\n" + spec->name + "=" + text;
+    for (auto& [spec, text] : resolved) {
+      key += "\n" + spec->name + "=" + text;
+      param_chunks.emplace_back(st.id + "." + spec->name, text);
+    }
     auto it = instances_.find(key);
     if (it == instances_.end()) {
       auto inst = std::make_unique<Instance>();
@@ -384,6 +388,7 @@ RunResult Scheduler::run(const RunOptions& options) {
           img.rgb.assign(v.pixels.begin() + static_cast<long>(item * n), v.pixels.begin() + static_cast<long>((item + 1) * n));
           io::TextChunks text = {{"pipeline", pipeline_.name}, {"seed", std::to_string(seed)}};
           for (const auto& [k, val] : input_text) text.emplace_back("input." + k, val);
+          text.insert(text.end(), param_chunks.begin(), param_chunks.end());
           files.emplace_back(path, io::encode_png(img, text));
         } else if (v.view.type == TESSERA_PORT_TEXT) {
           const std::string s = item < v.strings.size() ? v.strings[item] + "\n" : "\n";
