@@ -11,6 +11,8 @@ namespace tessera::bench {
 
 // `tessera bench ops [--quick] [--json]`: returns the process exit code.
 int run_ops(const gpu::ContextOptions& options, const std::vector<std::string>& args);
+// `tessera bench text-to-image [--model DIR] [--images N] [--runs R] [--threads T] [--json]`.
+int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std::string>& args);
 
 // Prints one figure beside its reference, as text or as a JSON line.
 class Reporter {

@@ -9,12 +9,16 @@
 namespace tessera::cli {
 
 int bench(const Globals& g, const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "ops") {
-    std::fprintf(stderr, "usage: tessera bench ops [--quick] [--json]\n");
+  if (args.empty() || (args[0] != "ops" && args[0] != "text-to-image")) {
+    std::fprintf(stderr,
+                 "usage: tessera bench ops [--quick] [--json]\n"
+                 "       tessera bench text-to-image [--model DIR] [--images N] [--runs R] [--threads T] [--json]\n");
     return 2;
   }
 #ifdef TESSERA_HAVE_BENCH
-  return tessera::bench::run_ops(g.options, std::vector<std::string>(args.begin() + 1, args.end()));
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "text-to-image") return tessera::bench::run_text_to_image(g.options, rest);
+  return tessera::bench::run_ops(g.options, rest);
 #else
   (void)g;
   std::fprintf(stderr, "tessera was built without benchmarks (TESSERA_BUILD_BENCH=OFF)\n");

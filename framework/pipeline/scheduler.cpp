@@ -290,6 +290,7 @@ RunResult Scheduler::run(const RunOptions& options) {
 
   // Every sample runs the whole graph; its outputs are written only when all samples succeeded.
   std::vector<std::map<std::string, std::map<std::string, Value>>> results(static_cast<size_t>(options.count));
+  std::map<std::string, double> stage_seconds;
   for (int sample = 0; sample < options.count; ++sample) {
     auto& values = results[static_cast<size_t>(sample)];
     std::mutex m;
@@ -336,11 +337,14 @@ RunResult Scheduler::run(const RunOptions& options) {
             char message[1024] = "";
             tessera_message_t err{message, sizeof message};
             tessera_status_t status;
+            const auto started_at = std::chrono::steady_clock::now();
             {
               std::lock_guard<std::mutex> run_lock(inst->run_mutex);
               status = inst->stage->run(inst->handle, &ctx->run, &err);
             }
+            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();
             std::lock_guard<std::mutex> lock2(m);
+            stage_seconds[id] += seconds;
             if (status == TESSERA_CANCELLED) {
               cancelled = true;
             } else if (status != TESSERA_OK && failure.empty()) {
@@ -369,6 +373,7 @@ RunResult Scheduler::run(const RunOptions& options) {
   }
 
   RunResult result;
+  result.stage_seconds = stage_seconds;
   std::vector<std::pair<std::string, std::vector<uint8_t>>> files;
   for (int sample = 0; sample < options.count; ++sample) {
     const uint64_t seed = options.seed + static_cast<uint64_t>(sample);

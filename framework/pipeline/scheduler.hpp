@@ -37,6 +37,7 @@ struct RunOptions {
 
 struct RunResult {
   std::vector<std::string> files;  // written outputs, in order
+  std::map<std::string, double> stage_seconds;  // wall time in each stage's run(), summed over samples
 };
 
 // Thrown when a run stops because RunOptions::cancel was set; nothing was written.

@@ -1,0 +1,125 @@
+// `tessera bench text-to-image`: the whole pipeline (configs/text-to-image.yaml) on a model directory,
+// image tokens per second and seconds per image, beside PyTorch running the same weights with the same
+// algorithm (tools/bench_torch_dalle.py) in the same run. Medians over --runs after a warm-up.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "bench_ops.hpp"
+#include "pipeline/scheduler.hpp"
+#include "plugin/loader.hpp"
+#include "tessera/json.hpp"
+
+namespace tessera::bench {
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: tessera bench text-to-image [--model DIR] [--images N] [--runs R] [--threads T] [--json]\n"
+               "  DIR defaults to the bundled models/tiny-dalle; T is PyTorch's thread count (default 1).\n");
+  return 2;
+}
+
+}  // namespace
+
+int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std::string>& args) {
+  namespace fs = std::filesystem;
+  std::string model = TESSERA_SOURCE_DIR "/models/tiny-dalle";
+  int images = 1, runs = 3, threads = 1;
+  bool json = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto next = [&](auto* out) {
+      if (i + 1 >= args.size()) return false;
+      std::istringstream in(args[++i]);
+      in >> *out;
+      return !in.fail();
+    };
+    if (args[i] == "--model") {
+      if (!next(&model)) return usage();
+    } else if (args[i] == "--images") {
+      if (!next(&images) || images < 1 || images > 64) return usage();
+    } else if (args[i] == "--runs") {
+      if (!next(&runs) || runs < 1) return usage();
+    } else if (args[i] == "--threads") {
+      if (!next(&threads) || threads < 1) return usage();
+    } else if (args[i] == "--json") {
+      json = true;
+    } else {
+      return usage();
+    }
+  }
+  model = fs::absolute(model).string();
+  std::ifstream cfg_file(model + "/config.json");
+  if (!cfg_file) {
+    std::fprintf(stderr, "tessera bench: %s is not a model directory (no config.json)\n", model.c_str());
+    return 1;
+  }
+  std::stringstream cfg_text;
+  cfg_text << cfg_file.rdbuf();
+  const json::Value cfg = json::parse(cfg_text.str());
+  const int64_t tokens_per_image = cfg.at("image_token_count").integer();
+
+  plugin::PluginSet plugins(options);
+  for (const auto& d : plugin::default_plugin_dirs()) plugins.load_directory(d);
+  pipeline::Scheduler scheduler(
+      plugins, pipeline::load_pipeline(TESSERA_SOURCE_DIR "/configs/text-to-image.yaml", plugins.contracts()));
+  pipeline::RunOptions o;
+  o.inputs = {{"model", model}, {"images", std::to_string(images)}, {"upscale", "1"}};
+  o.out_dir = (fs::temp_directory_path() / ("tessera-bench-" + std::to_string(::getpid()))).string();
+  std::vector<double> total, decode, encode, detok;
+  for (int r = 0; r <= runs; ++r) {  // run 0 loads the weights and compiles the pipelines
+    o.seed = static_cast<uint64_t>(r + 1);
+    const auto t0 = std::chrono::steady_clock::now();
+    const pipeline::RunResult res = scheduler.run(o);
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r == 0) continue;
+    total.push_back(wall);
+    decode.push_back(res.stage_seconds.at("decode"));
+    encode.push_back(res.stage_seconds.at("encode"));
+    detok.push_back(res.stage_seconds.at("detokenize"));
+  }
+  fs::remove_all(o.out_dir);
+
+  std::string torch_cmd = "/usr/bin/python3 " TESSERA_SOURCE_DIR "/tools/bench_torch_dalle.py '" + model + "' " +
+                          std::to_string(images) + " " + std::to_string(runs) + " " + std::to_string(threads) +
+                          " 2>/dev/null";
+  std::string torch_out;
+  if (FILE* pipe = popen(torch_cmd.c_str(), "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, pipe)) torch_out += buf;
+    pclose(pipe);
+  }
+  double t_enc = 0, t_dec = 0, t_detok = 0;
+  std::string torch_name = "PyTorch";
+  try {
+    const json::Value t = json::parse(torch_out);
+    t_enc = t.at("encode").number();
+    t_dec = t.at("decode").number();
+    t_detok = t.at("detokenize").number();
+    torch_name = "PyTorch " + t.at("torch").string() + " (" + std::to_string(t.at("threads").integer()) + " thr)";
+  } catch (const std::exception&) {
+    torch_name = "PyTorch (unavailable)";
+  }
+
+  Reporter rep(json);
+  rep.line("text-to-image: " + model + ", " + std::to_string(images) + " image(s) per run, median of " +
+           std::to_string(runs) + " runs after a warm-up");
+  const double n_tokens = static_cast<double>(tokens_per_image * images);
+  const double ref_total = t_enc + t_dec + t_detok;
+  rep.row("decode: image tokens/s", "tok/s", n_tokens / median(decode), torch_name, t_dec > 0 ? n_tokens / t_dec : 0,
+          "higher is better");
+  rep.row("seconds per image (whole pipeline)", "s", median(total) / images, torch_name,
+          ref_total > 0 ? ref_total / images : 0, "ours includes tokenizer, grid and PNG");
+  rep.row("encode", "s", median(encode), torch_name, t_enc, "");
+  rep.row("detokenize", "s", median(detok), torch_name, t_detok, "");
+  return 0;
+}
+
+}  // namespace tessera::bench
