@@ -97,6 +97,7 @@ struct RunContext {
   const std::atomic<bool>* cancel = nullptr;
   std::string set_output_error;
   plugin::Services* services = nullptr;
+  std::deque<Scheduler::Value> local_values;  // inputs this run made for itself (tensors moved between devices)
 };
 
 const tessera_value_t* run_input(const tessera_run_t* r, const char* name) {
@@ -316,8 +317,22 @@ RunResult Scheduler::run(const RunOptions& options) {
           ctx->stage = &st;
           ctx->services = &plugins_.services();
           ctx->cancel = options.cancel;
-          for (const auto& [port, src] : st.inputs)
-            ctx->inputs[port] = src.from_input ? &input_values.at(src.name) : &values[src.stage][src.name];
+          for (const auto& [port, src] : st.inputs) {
+            const Value* v = src.from_input ? &input_values.at(src.name) : &values[src.stage][src.name];
+            if (v->view.type == TESSERA_PORT_TENSOR && v->tensor) {
+              // A tensor made on another device arrives as a copy on this stage's device.
+              const tessera_tensor_t here = plugins_.services().transfer(v->view.tensor, plugins_.host(st.device));
+              auto& local = ctx->local_values.emplace_back();
+              local.view = v->view;
+              local.view.tensor = here;
+              local.tensor = std::shared_ptr<const tessera_tensor_t>(new tessera_tensor_t(here), [&svc = plugins_.services()](const tessera_tensor_t* t) {
+                svc.release(*t);
+                delete t;
+              });
+              v = &local;
+            }
+            ctx->inputs[port] = v;
+          }
           ctx->outputs = &values[st.id];
           ctx->progress = [&, id = st.id, sample](double f, const char* label) {
             if (!options.on_progress) return;

@@ -609,6 +609,23 @@ tessera_tensor_t Services::add_tensor(TensorEntry e) {
 
 tessera_tensor_t Services::retain(tessera_tensor_t t) { return add_tensor(tensor(t)); }
 
+tessera_tensor_t Services::transfer(tessera_tensor_t t, const tessera_host_t* host) {
+  TensorEntry e = tensor(t);
+  Device& to = device_of(host);
+  if (e.device == &to) return retain(t);
+  std::vector<int64_t> shape(e.view.shape.begin(), e.view.shape.begin() + e.view.rank);
+  auto copy = std::make_shared<gpu::Tensor>(context(to), e.view.dtype, std::span<const int64_t>(shape), "transferred");
+  if (e.view.dtype == gpu::DType::i32)
+    gpu::upload(copy->view(), gpu::download_i32(e.view));
+  else
+    gpu::upload(copy->view(), gpu::download_f32(e.view));  // f16 widens and narrows back exactly
+  TensorEntry moved;
+  moved.view = copy->view();
+  moved.storage = std::move(copy);
+  moved.device = &to;
+  return add_tensor(std::move(moved));
+}
+
 void Services::release(tessera_tensor_t t) {
   std::shared_ptr<TensorEntry> gone;  // freed outside the lock
   std::lock_guard<std::mutex> lock(handles_mutex_);

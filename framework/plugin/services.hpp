@@ -33,6 +33,9 @@ class Services {
 
   // For the scheduler: references to tensors on ports.
   tessera_tensor_t retain(tessera_tensor_t t);
+  // A reference to `t` usable by stages on `host`'s device: `t` itself, or a copy made through host memory
+  // when the tensor lives on another device (a pipeline that places stages on two GPUs).
+  tessera_tensor_t transfer(tessera_tensor_t t, const tessera_host_t* host);
   void release(tessera_tensor_t t);
   size_t live_tensors() const;
   size_t live_streams() const;

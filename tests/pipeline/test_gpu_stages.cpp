@@ -60,6 +60,24 @@ outputs:
   EXPECT_EQ(plugins_.services().live_streams(), 0u);
 }
 
+TEST_F(GpuStagesTest, AStageOnAnotherDeviceGetsItsTensorsThere) {
+  // "0" names the first device explicitly: a Vulkan context of its own, so tensors must cross over.
+  Scheduler s(plugins_, parse_pipeline(R"(pipeline: devices
+stages:
+  ramp: {plugin: test.gpu, stage: ramp, params: {n: 4, start: 2, step: 1}}
+  affine: {plugin: test.gpu, stage: affine, device: "0", params: {alpha: -1, beta: 0}, inputs: {values: ramp.values}}
+  print: {plugin: test.gpu, stage: print, inputs: {values: affine.values}}
+outputs:
+  text: {from: print.text, file: "values.txt"}
+)",
+                                       "configs/devices.yaml", plugins_.contracts()));
+  RunOptions o;
+  o.out_dir = out_.string();
+  s.run(o);
+  EXPECT_EQ(read_text(out_ / "values.txt"), "-2 -3 -4 -5\n");
+  EXPECT_EQ(plugins_.services().live_tensors(), 0u);
+}
+
 TEST_F(GpuStagesTest, APluginsOwnComputeShaderFiltersImages) {
   fs::create_directories(out_);
   io::Image img;
