@@ -16,6 +16,7 @@ int bench(const Globals& g, const std::vector<std::string>& args);
 int plugins(const Globals& g, const std::vector<std::string>& args);
 int validate(const Globals& g, const std::vector<std::string>& args);
 int run(const Globals& g, const std::vector<std::string>& args);
+int eval(const Globals& g, const std::vector<std::string>& args);
 
 // Exit codes: distinct for usage errors, invalid pipelines and failures while running.
 constexpr int kExitRunFailed = 1;

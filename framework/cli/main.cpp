@@ -20,13 +20,17 @@ void usage(FILE* to) {
                "  demo               run a matmul on the GPU and check it against the CPU\n"
                "  plugins [--plugin-path DIR]\n"
                "                     every loadable plugin with its stages, ports and parameters\n"
-               "  run PIPELINE.yaml [--input NAME=VALUE] [--set STAGE.PARAM=VALUE] [--out DIR] [--count N]\n"
-               "                    [--seed S] [--progress bar|json|none] [--plugin-path DIR]\n"
+               "  run PIPELINE.yaml [--input NAME=VALUE] [--prompt TEXT | --prompts FILE] [--set STAGE.PARAM=VALUE]\n"
+               "                    [--out DIR] [--count N] [--seed S] [--progress bar|json|none] [--plugin-path DIR]\n"
                "                     run a pipeline and write its outputs (exit 130 when cancelled)\n"
                "  validate PIPELINE.yaml [--plugin-path DIR]\n"
                "                     check a pipeline file against the plugins' contracts (exit 3 if invalid)\n"
                "  bench ops [--quick] [--json]\n"
                "                     GFLOP/s of matmul and attention beside OpenBLAS and a CPU attention\n"
+               "  bench text-to-image [--model DIR] [--images N] [--runs R] [--json]\n"
+               "                     image tokens/s and seconds per image beside PyTorch on the same weights\n"
+               "  eval IMAGE.png... [--caption TEXT] [--json]\n"
+               "                     the shapes-world judge on images (caption: the prompt stored in the PNG)\n"
                "\n"
                "environment:\n"
                "  TESSERA_DEVICE=<index|name>   device choice (also --device)\n"
@@ -83,6 +87,7 @@ int main(int argc, char** argv) {
     if (command == "plugins") return tessera::cli::plugins(globals, args);
     if (command == "validate") return tessera::cli::validate(globals, args);
     if (command == "run") return checked(tessera::cli::run(globals, args));
+    if (command == "eval") return tessera::cli::eval(globals, args);
     if (command == "help") {
       usage(stdout);
       return 0;
