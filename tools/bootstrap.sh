@@ -32,8 +32,10 @@ cmake --build "$build" -j "$jobs"
 
 case "$mode" in
   run)
-    "$build/bin/tessera" devices
-    "$build/bin/tessera" demo
+    # The main job: a picture from a prompt with the bundled tiny DALL-E (docs/MODELS.md), checked by the judge.
+    prompt=${TESSERA_PROMPT:-"a small red circle on the left and a large blue square at the bottom on a white background"}
+    "$build/bin/tessera" run configs/text-to-image.yaml --prompt "$prompt" --out out
+    "$build/bin/tessera" eval out/text-to-image-0.png || true
     ;;
   test)
     cd "$build"

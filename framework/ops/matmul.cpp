@@ -17,6 +17,7 @@ struct MatmulPush {
 struct MatvecPush {
   int32_t N, K4;
   int32_t x_offset, x_batch;
+  int32_t rows;
   int32_t w_offset, w_row;
   int32_t y_offset, y_batch;
   int32_t bias_offset, has_bias;
@@ -24,9 +25,10 @@ struct MatvecPush {
 
 bool is_cpu(const gpu::Context& ctx) { return ctx.info().type == VK_PHYSICAL_DEVICE_TYPE_CPU; }
 
-// The one-row case of decoding: y = x W^T for [N, K] weights, streaming W once.
+// Decoding: y = x W^T for a few rows of x ([N, K] weights), streaming W once for all of them. `rows` rows
+// of x start x_pitch floats apart, their outputs y_pitch floats apart.
 void matvec(gpu::Stream& s, const TensorView& a, const TensorView& w, const TensorView& out,
-            const std::optional<TensorView>& bias, int64_t B, int64_t N, int64_t K) {
+            const std::optional<TensorView>& bias, int64_t rows, int64_t x_pitch, int64_t y_pitch, int64_t N, int64_t K) {
   const char* op = "matmul";
   gpu::Context& ctx = context_of(a);
   const auto& f = ctx.features();
@@ -39,22 +41,25 @@ void matvec(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   const int split = subgroup_rows ? static_cast<int>(f.subgroup_size) : 1;
   const int TN = subgroup_rows ? 2 : 8;
   const int WG = subgroup_rows ? std::max(128, split) : 16;
+  // Rows of x per invocation: every weight fetch then serves that many outputs.
+  const int R = rows >= 4 ? 4 : rows >= 2 ? 2 : 1;
   const gpu::Kernel& k = ctx.kernel({"matvec", {gpu::Access::texel, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
-                                     sizeof(MatvecPush), {WG, TN, split}});
+                                     sizeof(MatvecPush), {WG, TN, split, R}});
   MatvecPush p{};
   p.N = i32(op, N);
   p.K4 = i32(op, K / 4);
   p.x_offset = i32(op, a.offset / 4);
-  p.x_batch = a.rank == 3 ? i32(op, a.strides[0] / 4) : 0;
+  p.x_batch = i32(op, x_pitch / 4);
+  p.rows = i32(op, rows);
   p.w_offset = i32(op, w.offset / 4);
   p.w_row = i32(op, w.strides[0] / 4);
   p.y_offset = i32(op, out.offset);
-  p.y_batch = out.rank == 3 ? i32(op, out.strides[0]) : 0;
+  p.y_batch = i32(op, y_pitch);
   p.has_bias = bias ? 1 : 0;
   p.bias_offset = bias ? i32(op, bias->offset) : 0;
   const int64_t rows_per_group = static_cast<int64_t>(WG / split) * TN;
   auto groups = gpu::groups_for(ctx, static_cast<uint64_t>((N + rows_per_group - 1) / rows_per_group), 1);
-  groups[2] = static_cast<uint32_t>(B);
+  groups[2] = static_cast<uint32_t>((rows + R - 1) / R);
   const gpu::Bind binds[] = {gpu::Bind::texel(a, 4), gpu::Bind::texel(w, 4), gpu::Bind::texel(bias ? *bias : w, 1),
                              gpu::Bind::storage_write(out)};
   s.dispatch(k, binds, &p, sizeof p, groups, "matvec");
@@ -215,7 +220,11 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
 
   // Four-wide fetches when the layout allows; the same kernel reads one float at a time otherwise.
   const bool vec4 = K % 4 == 0 && texel_aligned(a, 4) && (nk ? texel_aligned(w, 4) : (N % 4 == 0 && texel_aligned(w, 4)));
-  if (M == 1 && nk && vec4 && w.rank == 2) return matvec(s, a, w, out, bias, B, N, K);
+  // A few rows against [N, K] weights: one pass over the weights (decoding, a batch of sequences).
+  if (nk && vec4 && w.rank == 2) {
+    if (M == 1) return matvec(s, a, w, out, bias, B, a.rank == 3 ? a.strides[0] : 0, out.rank == 3 ? out.strides[0] : 0, N, K);
+    if (a.rank == 2 && M <= 8) return matvec(s, a, w, out, bias, M, a.strides[0], out.strides[0], N, K);
+  }
 
   const int a_lanes = vec4 && nk ? 4 : 1;
   const int w_lanes = vec4 ? 4 : 1;

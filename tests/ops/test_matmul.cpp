@@ -77,7 +77,14 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 6, 8, 12, WeightLayout::in_out, false, DType::f32, true},
                       Case{1, 21, 40, 48, WeightLayout::out_in, true, DType::f16, false},
                       Case{1, 3, 10, 13, WeightLayout::out_in, false, DType::f16, false},
-                      Case{1, 9, 44, 32, WeightLayout::in_out, true, DType::f16, false}));
+                      Case{1, 9, 44, 32, WeightLayout::in_out, true, DType::f16, false},
+                      // a few rows share each weight fetch (decoding): 2-D rows and [B, 1, K] batches
+                      Case{1, 2, 67, 40, WeightLayout::out_in, true, DType::f32, false},
+                      Case{1, 3, 33, 16, WeightLayout::out_in, false, DType::f16, false},
+                      Case{1, 8, 130, 44, WeightLayout::out_in, true, DType::f32, false},
+                      Case{2, 1, 19, 12, WeightLayout::out_in, true, DType::f32, false},
+                      Case{5, 1, 70, 36, WeightLayout::out_in, false, DType::f32, false},
+                      Case{9, 1, 9, 8, WeightLayout::out_in, true, DType::f16, false}));
 
 struct PackedCase {
   int B, M, N, K;
