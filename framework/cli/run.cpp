@@ -139,6 +139,16 @@ int run(const Globals& g, const std::vector<std::string>& args) {
       if (!scheduler.pipeline().input("prompt"))
         throw Error("--prompts: pipeline '" + scheduler.pipeline().name + "' has no input named prompt");
     }
+    options.on_text = [&](const std::string& stage, int sample, const std::string& output, const std::string& text) {
+      if (progress == "json") {
+        std::printf("{\"event\":\"text\",\"stage\":\"%s\",\"sample\":%d,\"output\":\"%s\",\"text\":\"%s\"}\n",
+                    json_escape(stage).c_str(), sample, json_escape(output).c_str(), json_escape(text).c_str());
+      } else {
+        if (progress == "bar") std::fprintf(stderr, "\r%80s\r", "");
+        std::fputs(text.c_str(), stdout);
+      }
+      std::fflush(stdout);
+    };
     std::signal(SIGINT, on_interrupt);
     pipeline::RunResult r;
     if (prompts.empty()) {

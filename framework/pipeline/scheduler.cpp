@@ -94,6 +94,7 @@ struct RunContext {
   std::map<std::string, const Scheduler::Value*> inputs;
   std::map<std::string, Scheduler::Value>* outputs = nullptr;
   std::function<void(double, const char*)> progress;
+  std::function<void(const char*, const char*)> stream;
   const std::atomic<bool>* cancel = nullptr;
   std::string set_output_error;
   plugin::Services* services = nullptr;
@@ -129,6 +130,11 @@ tessera_status_t run_set_output(const tessera_run_t* r, const char* name, const 
 void run_progress(const tessera_run_t* r, double fraction, const char* label) {
   auto* ctx = static_cast<RunContext*>(r->host_data);
   if (ctx->progress) ctx->progress(fraction, label);
+}
+
+void run_stream(const tessera_run_t* r, const char* name, const char* text) {
+  auto* ctx = static_cast<RunContext*>(r->host_data);
+  if (ctx->stream && name && text) ctx->stream(name, text);
 }
 
 bool run_cancelled(const tessera_run_t* r) {
@@ -339,7 +345,13 @@ RunResult Scheduler::run(const RunOptions& options) {
             std::lock_guard<std::mutex> plock(progress_mutex_);
             options.on_progress({id, sample, options.count, f, label ? label : ""});
           };
+          ctx->stream = [&, id = st.id, sample](const char* output, const char* text) {
+            if (!options.on_text) return;
+            std::lock_guard<std::mutex> plock(progress_mutex_);
+            options.on_text(id, sample, output, text);
+          };
           ctx->run.struct_size = sizeof ctx->run;
+          ctx->run.stream = run_stream;
           ctx->run.seed = options.seed + static_cast<uint64_t>(sample);
           ctx->run.index = static_cast<uint32_t>(sample);
           ctx->run.input = run_input;

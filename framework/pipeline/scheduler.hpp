@@ -31,6 +31,8 @@ struct RunOptions {
   int count = 1;
   // Called from worker threads, one call at a time.
   std::function<void(const ProgressEvent&)> on_progress;
+  // Pieces of text a stage streams on an output while it runs (generated tokens). Worker threads, one call at a time.
+  std::function<void(const std::string& stage, int sample, const std::string& output, const std::string& text)> on_text;
   // Set by the caller (Ctrl-C) to stop: stages see cancelled(), the run throws Cancelled.
   const std::atomic<bool>* cancel = nullptr;
 };

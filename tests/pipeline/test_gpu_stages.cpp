@@ -50,8 +50,14 @@ outputs:
                                          "configs/tensors.yaml", plugins_.contracts()));
     RunOptions o;
     o.out_dir = out_.string();
+    std::string streamed;
+    o.on_text = [&](const std::string& stage, int, const std::string& output, const std::string& text) {
+      EXPECT_EQ(stage + "." + output, "print.text");
+      streamed += text;
+    };
     s.run(o);
     EXPECT_EQ(read_text(out_ / "values.txt"), "4 10 16\n");  // 3 * (1, 3, 5) + 1
+    EXPECT_EQ(streamed, "4 10 16");
     EXPECT_EQ(plugins_.services().live_tensors(), 0u);
     s.run(o);
     EXPECT_EQ(s.instances_created(), 3);

@@ -56,7 +56,7 @@ TEST(PluginLoaderTest, APluginOfAnOlderMinorVersionLoads) {
 TEST(PluginLoaderTest, RefusesWhatIsNotAUsablePluginNamingTheFile) {
   PluginSet set;
   const std::string newer = plugin_file("newer_major");
-  EXPECT_EQ(error_of(set, newer), newer + ": plugin ABI 2.0 does not match this Tessera's ABI 1.0; rebuild the plugin "
+  EXPECT_EQ(error_of(set, newer), newer + ": plugin ABI 2.0 does not match this Tessera's ABI 1.1; rebuild the plugin "
                                           "against this version's tessera/plugin.h");
   const std::string none = plugin_file("no_entry");
   EXPECT_EQ(error_of(set, none), none + ": not a Tessera plugin: it does not export tessera_plugin_entry");

@@ -58,6 +58,7 @@ class Print : public sdk::Stage {
       char buf[32];
       std::snprintf(buf, sizeof buf, "%s%g", text.empty() ? "" : " ", static_cast<double>(f));
       text += buf;
+      r.stream("text", buf);  // as a language model streams its tokens
     }
     r.set_texts("text", {text});
   }

@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 #define TESSERA_ABI_MAJOR 1
-#define TESSERA_ABI_MINOR 0
+#define TESSERA_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define TESSERA_EXPORT __declspec(dllexport)
@@ -148,6 +148,10 @@ struct tessera_run {
   /* [run] True once the user asked to stop: return TESSERA_CANCELLED soon. */
   bool (*cancelled)(const tessera_run_t* run);
   void* host_data;
+  /* [run] Since ABI 1.1 (check struct_size): shows `text` as the next piece of text output `name` while the
+   * stage still works (generated text streams to the terminal). The output's value is still published
+   * with set_output(). */
+  void (*stream)(const tessera_run_t* run, const char* name, const char* text);
 };
 
 /* The host, as a plugin sees it. */

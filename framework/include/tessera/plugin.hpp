@@ -37,6 +37,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -408,6 +409,11 @@ class Run {
   uint32_t index() const { return run_->index; }
   bool cancelled() const { return run_->cancelled(run_); }
   void progress(double fraction, const char* label = nullptr) const { run_->progress(run_, fraction, label); }
+  // Streams a piece of text output `name` as it is produced (a host older than ABI 1.1 ignores it).
+  void stream(const char* name, const std::string& text) const {
+    if (run_->struct_size >= offsetof(tessera_run_t, stream) + sizeof run_->stream && run_->stream)
+      run_->stream(run_, name, text.c_str());
+  }
   // The raw value on an input, or nullptr for an unconnected optional input.
   const tessera_value_t* value(const char* name) const { return run_->input(run_, name); }
 
