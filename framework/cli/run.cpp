@@ -139,6 +139,7 @@ int run(const Globals& g, const std::vector<std::string>& args) {
       if (!scheduler.pipeline().input("prompt"))
         throw Error("--prompts: pipeline '" + scheduler.pipeline().name + "' has no input named prompt");
     }
+    bool ends_with_newline = true;  // of the streamed text: "wrote ..." goes on a line of its own
     options.on_text = [&](const std::string& stage, int sample, const std::string& output, const std::string& text) {
       if (progress == "json") {
         std::printf("{\"event\":\"text\",\"stage\":\"%s\",\"sample\":%d,\"output\":\"%s\",\"text\":\"%s\"}\n",
@@ -146,6 +147,7 @@ int run(const Globals& g, const std::vector<std::string>& args) {
       } else {
         if (progress == "bar") std::fprintf(stderr, "\r%80s\r", "");
         std::fputs(text.c_str(), stdout);
+        if (!text.empty()) ends_with_newline = text.back() == '\n';
       }
       std::fflush(stdout);
     };
@@ -164,6 +166,7 @@ int run(const Globals& g, const std::vector<std::string>& args) {
     }
     std::signal(SIGINT, SIG_DFL);
     if (progress == "bar") std::fprintf(stderr, "\r%80s\r", "");
+    if (!ends_with_newline) std::printf("\n");
     for (const auto& f : r.files) {
       if (progress == "json")
         std::printf("{\"event\":\"output\",\"file\":\"%s\"}\n", json_escape(f).c_str());

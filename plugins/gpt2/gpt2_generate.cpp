@@ -103,6 +103,7 @@ class Generate : public sdk::Stage {
       seen.upload(marks);
     }
 
+    if (include_prompt_ && R == 1) r.stream("text", prompt);
     sdk::Stream s(host_);
     model_.forward(s, cache, prompt_pass, prompt_ids, 0);
     model_.head(s, last_position(prompt_pass), logits);
