@@ -71,7 +71,7 @@ class Generate : public sdk::Stage {
     const std::string prompt = have_text ? r.texts("text").at(0) : std::string();
     std::vector<int32_t> ids;
     if (have_text) {
-      ids = tokenizer_.encode(prompt);
+      ids = tokenizer_.encode(prompt, /*allow_special=*/true);  // "<|endoftext|>" in a prompt starts a document, as in HF
     } else {
       const sdk::Tokens t = r.tokens("tokens");
       for (uint32_t k = 0; k < t.length; ++k)
