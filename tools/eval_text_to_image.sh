@@ -17,6 +17,6 @@ for split in train heldout; do
   "$tessera" run configs/text-to-image.yaml --prompts "$work/$split-prompts.txt" --input model="$model" \
       --input upscale=1 --out "$work/$split" --progress none >/dev/null
   seconds=$(( $(date +%s) - start ))
-  result=$("$tessera" eval "$work/$split"/*.png | tail -1)
+  result=$({ "$tessera" eval "$work/$split"/*.png || true; } | tail -1)
   echo "$split: $result  ($n images in ${seconds}s)"
 done

@@ -40,6 +40,7 @@ class VQConfig:
     ema: bool = True            # EMA codebook updates (else plain codebook loss)
     ema_decay: float = 0.99
     dead_threshold: float = 0.03  # EMA usage below which a code is re-seeded from encoder outputs
+    l2_codes: bool = False      # L2-normalise encoder outputs and codes (cosine lookup); stored rows are unit
 
     def __post_init__(self):
         self.ch_mult = tuple(int(m) for m in self.ch_mult)
@@ -74,7 +75,8 @@ class VQConfig:
 
 
 def swish(x: torch.Tensor) -> torch.Tensor:
-    return x * torch.sigmoid(x)
+    """x * sigmoid(x) (F.silu computes exactly this, fused: about 3x cheaper on CPU than the two-op form)."""
+    return F.silu(x)
 
 
 def _norm(cfg: VQConfig, c: int) -> nn.GroupNorm:
@@ -147,14 +149,12 @@ class Encoder(nn.Module):
         n = len(cfg.ch_mult)
         self.conv_in = nn.Conv2d(cfg.in_channels, cfg.ch, 3, padding=1)
         res = cfg.resolution
-        in_mult = (1,) + cfg.ch_mult
         self.down = nn.ModuleList()
         block_in = cfg.ch
         for i in range(n):
             level = nn.Module()
             level.block = nn.ModuleList()
             level.attn = nn.ModuleList()
-            block_in = cfg.ch * in_mult[i]
             block_out = cfg.ch * cfg.ch_mult[i]
             for _ in range(cfg.num_res_blocks):
                 level.block.append(ResnetBlock(cfg, block_in, block_out))
@@ -250,6 +250,12 @@ class VQModel(nn.Module):
             self.register_buffer("ema_initialized", torch.zeros((), dtype=torch.bool))
         self.post_quant_conv = nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)
         self.decoder = Decoder(cfg)
+        # Every ResnetBlock starts as the identity (or its 1x1 shortcut): conv2 is zero-initialised. This trains
+        # noticeably faster at these depths (AE PSNR 19.5 vs 17.0 after 150 steps of batch 32).
+        for m in self.modules():
+            if isinstance(m, ResnetBlock):
+                nn.init.zeros_(m.conv2.weight)
+                nn.init.zeros_(m.conv2.bias)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -264,19 +270,28 @@ class VQModel(nn.Module):
         return images
 
     def _encode_z(self, x01: torch.Tensor) -> torch.Tensor:
-        return self.quant_conv(self.encoder(x01 * 2.0 - 1.0))   # B, D, h, w
+        z = self.quant_conv(self.encoder(x01 * 2.0 - 1.0))   # B, D, h, w
+        return F.normalize(z, dim=1) if self.cfg.l2_codes else z
 
     def _nearest(self, flat: torch.Tensor) -> torch.Tensor:
         e = self.embedding.weight
         d = (flat.pow(2).sum(1, keepdim=True) - 2.0 * flat @ e.t() + e.pow(2).sum(1)[None, :])
         return d.argmin(1)
 
+    def _set_codes(self, mask_or_all, vectors: torch.Tensor):
+        if self.cfg.l2_codes:
+            vectors = F.normalize(vectors, dim=1)
+        if mask_or_all is None:
+            self.embedding.weight.data.copy_(vectors)
+        else:
+            self.embedding.weight.data[mask_or_all] = vectors
+
     def quantize(self, z: torch.Tensor):
         """z: B,D,h,w -> (zq straight-through, vq loss, ids [B, h*w])."""
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
         if self.cfg.ema and self.training and not bool(self.ema_initialized):
-            self._init_codebook(flat.detach())
+            self.init_codebook(flat.detach(), iters=0)
         ids = self._nearest(flat.detach())
         q = self.embedding(ids)
         if self.cfg.ema:
@@ -290,12 +305,38 @@ class VQModel(nn.Module):
         return zq, loss, ids.reshape(b, h * w)
 
     @torch.no_grad()
-    def _init_codebook(self, flat: torch.Tensor):
-        idx = torch.randint(0, flat.shape[0], (self.cfg.n_embed,), device=flat.device)
-        self.embedding.weight.data.copy_(flat[idx] + 1e-3 * torch.randn_like(flat[idx]))
-        self.ema_embed_sum.copy_(self.embedding.weight.data)
-        self.ema_cluster_size.fill_(1.0)
-        self.ema_initialized.fill_(True)
+    def init_codebook(self, samples: torch.Tensor, iters: int = 10) -> float:
+        """Seed the codebook from encoder outputs ``samples`` [N, embed_dim]: k-means++ seeding, then ``iters``
+        Lloyd iterations (0: random distinct samples). Resets the EMA state. Returns the mean squared error."""
+        n = self.cfg.n_embed
+        x = samples.float()
+        if self.cfg.l2_codes:
+            x = F.normalize(x, dim=1)
+        if iters <= 0 or x.shape[0] < n:
+            idx = torch.randint(0, x.shape[0], (n,), device=x.device)
+            c = x[idx] + 1e-3 * torch.randn_like(x[idx])
+        else:
+            c = torch.empty(n, x.shape[1], device=x.device, dtype=x.dtype)      # k-means++ seeding
+            c[0] = x[torch.randint(0, x.shape[0], (1,))]
+            dmin = (x - c[0]).pow(2).sum(1)
+            for k in range(1, n):
+                c[k] = x[torch.multinomial(dmin + 1e-12, 1)]
+                dmin = torch.minimum(dmin, (x - c[k]).pow(2).sum(1))
+            for _ in range(iters):
+                ids = (x.pow(2).sum(1, keepdim=True) - 2 * x @ c.t() + c.pow(2).sum(1)[None]).argmin(1)
+                cnt = torch.bincount(ids, minlength=n).to(x.dtype)
+                s = torch.zeros_like(c).index_add_(0, ids, x)
+                live = cnt > 0
+                c[live] = s[live] / cnt[live, None]
+                if self.cfg.l2_codes:
+                    c = F.normalize(c, dim=1)
+        self._set_codes(None, c)
+        c = self.embedding.weight.data
+        if self.cfg.ema:
+            self.ema_embed_sum.copy_(c)
+            self.ema_cluster_size.fill_(1.0)
+            self.ema_initialized.fill_(True)
+        return float((x - c[self._nearest(x)]).pow(2).sum(1).mean())
 
     @torch.no_grad()
     def _ema_update(self, flat: torch.Tensor, ids: torch.Tensor):
@@ -307,15 +348,21 @@ class VQModel(nn.Module):
         self.ema_embed_sum.mul_(decay).add_(sums, alpha=1 - decay)
         total = self.ema_cluster_size.sum()
         size = (self.ema_cluster_size + 1e-5) / (total + n * 1e-5) * total
-        self.embedding.weight.data.copy_(self.ema_embed_sum / size[:, None])
-        # re-seed dead codes from random encoder outputs of this batch
+        self._set_codes(None, self.ema_embed_sum / size[:, None])
+        # re-seed dead codes from the encoder outputs of this batch that are worst served by their code
         dead = self.ema_cluster_size < self.cfg.dead_threshold
         nd = int(dead.sum())
         if nd > 0:
-            idx = torch.randint(0, flat.shape[0], (nd,), device=flat.device)
-            new = flat[idx] + 1e-3 * torch.randn(nd, d, device=flat.device, dtype=flat.dtype)
-            self.embedding.weight.data[dead] = new
-            self.ema_embed_sum[dead] = new
+            err = (flat - self.embedding.weight[ids]).pow(2).sum(1)
+            k = min(nd, flat.shape[0])
+            cand = torch.topk(err, min(flat.shape[0], 4 * k)).indices
+            idx = cand[torch.randperm(cand.numel(), device=flat.device)[:k]]
+            new = flat[idx]
+            if k < nd:
+                new = new[torch.randint(0, k, (nd,), device=flat.device)]
+            new = new + 1e-3 * torch.randn(nd, d, device=flat.device, dtype=flat.dtype)
+            self._set_codes(dead, new)
+            self.ema_embed_sum[dead] = self.embedding.weight.data[dead]
             self.ema_cluster_size[dead] = 1.0
 
     @torch.no_grad()
@@ -325,15 +372,27 @@ class VQModel(nn.Module):
         nd = int(dead.sum())
         if nd > 0:
             idx = torch.randint(0, flat.shape[0], (nd,), device=flat.device)
-            self.embedding.weight.data[dead] = flat[idx]
+            self._set_codes(dead, flat[idx])
         return nd
 
     # ------------------------------------------------------------------ public API
-    def forward(self, images):
-        """images -> (reconstruction in ~[0,1] NCHW, vq loss, ids [B, h*w])."""
+    def forward(self, images, bypass: bool = False):
+        """images -> (reconstruction in ~[0,1] NCHW, vq loss, ids [B, h*w]).
+
+        ``bypass=True`` skips the quantizer (plain autoencoder; vq loss 0, ids None): used for a short warm-up
+        before the codebook is seeded by k-means on encoder outputs."""
         x = self.prepare(images)
-        zq, vq_loss, ids = self.quantize(self._encode_z(x))
+        z = self._encode_z(x)
+        if bypass:
+            return self.decoder(self.post_quant_conv(z)), z.new_zeros(()), None
+        zq, vq_loss, ids = self.quantize(z)
         return self.decoder(self.post_quant_conv(zq)), vq_loss, ids
+
+    @torch.no_grad()
+    def encode_z(self, images) -> torch.Tensor:
+        """images -> continuous encoder outputs [B*h*w, embed_dim] (the vectors the quantizer looks up)."""
+        z = self._encode_z(self.prepare(images).to(self.embedding.weight.device))
+        return z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
 
     @torch.no_grad()
     def encode(self, images) -> torch.Tensor:

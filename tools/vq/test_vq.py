@@ -135,6 +135,56 @@ class ModelTest(unittest.TestCase):
         self.assertTrue(torch.equal(m.encode(imgs), m2.encode(imgs)))
 
 
+class QuantizerTest(unittest.TestCase):
+    def test_kmeans_init_and_bypass(self):
+        torch.manual_seed(3)
+        m = VQModel(tiny_config(n_embed=16)).train()
+        imgs, _ = vqtrain.batch(random.Random(7), 4, 32)
+        rec, vq, ids = m(imgs, bypass=True)                    # plain autoencoder: no quantizer, no ids
+        self.assertIsNone(ids)
+        self.assertEqual(float(vq), 0.0)
+        self.assertEqual(tuple(rec.shape), (4, 3, 32, 32))
+        self.assertFalse(bool(m.ema_initialized))
+        z = m.encode_z(imgs)
+        self.assertEqual(tuple(z.shape), (4 * 16 * 16, 8))
+        err_rand = m.init_codebook(z, iters=0)
+        err_km = m.init_codebook(z, iters=10)
+        self.assertTrue(bool(m.ema_initialized))
+        self.assertLess(err_km, err_rand)
+        self.assertTrue(torch.equal(m.ema_embed_sum, m.embedding.weight))
+
+    def test_l2_codes_decoder_consumes_stored_rows(self):
+        torch.manual_seed(4)
+        m = VQModel(tiny_config(l2_codes=True)).train()
+        imgs, _ = vqtrain.batch(random.Random(8), 4, 32)
+        m.init_codebook(m.encode_z(imgs), iters=3)
+        for _ in range(3):                                      # EMA updates and dead-code re-seeding
+            m(imgs)
+        norms = m.embedding.weight.norm(dim=1)
+        self.assertTrue(torch.allclose(norms, torch.ones_like(norms), atol=1e-5))
+        m.eval()
+        ids = m.encode(imgs)
+        with torch.no_grad():
+            z = m.embedding.weight[ids].reshape(4, 16, 16, -1).permute(0, 3, 1, 2)
+            ref = m.decoder(m.post_quant_conv(z))
+            rec, _, ids2 = m(imgs)
+            self.assertTrue(torch.allclose(m.decode(ids), ref))
+            self.assertLess(float((rec - ref).abs().max()), 1e-4, float((rec - ref).abs().max()))
+        self.assertTrue(torch.equal(ids, ids2))
+
+    def test_edge_weighted_loss(self):
+        imgs, _ = vqtrain.batch(random.Random(9), 2, 32)
+        x = vqtrain.to_tensor(imgs, "cpu")
+        e = vqtrain.edge_map(x)
+        self.assertEqual(tuple(e.shape), (2, 1, 32, 32))
+        self.assertTrue(0 < float(e.mean()) < 0.5)
+        self.assertEqual(float(e[:, :, 0, 0].sum()), 0.0)       # corners are background
+        y = x.flip(3)
+        plain = vqtrain.pixel_loss(y, x)
+        self.assertAlmostEqual(float(plain), float(F.l1_loss(y, x) + F.mse_loss(y, x)), places=6)
+        self.assertGreater(float(vqtrain.pixel_loss(y, x, edge_weight=10.0)), float(plain))
+
+
 class TrainTest(unittest.TestCase):
     def test_thirty_steps_reduce_loss(self):
         torch.manual_seed(0)

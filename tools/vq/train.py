@@ -10,6 +10,7 @@ acceptance rate of the reconstructions paired with the true captions. Writes DIR
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -77,6 +78,35 @@ def evaluate(model: VQModel, seed: int, size: int, device, n: int = 500) -> dict
             "codes_used": int(torch.unique(ids).numel()), "n_embed": model.cfg.n_embed}
 
 
+def edge_map(x: torch.Tensor) -> torch.Tensor:
+    """1 where a pixel's 3x3 neighbourhood holds more than one colour, else 0: [B, 1, H, W]."""
+    mx = F.max_pool2d(x, 3, 1, 1)
+    mn = -F.max_pool2d(-x, 3, 1, 1)
+    return ((mx - mn).amax(1, keepdim=True) > 1e-3).to(x.dtype)
+
+
+def pixel_loss(rec: torch.Tensor, x: torch.Tensor, l1: float = 1.0, mse: float = 1.0, edge_weight: float = 0.0):
+    """l1 * L1 + mse * MSE, per pixel weighted by 1 + edge_weight on colour edges (normalised to mean 1)."""
+    if edge_weight <= 0:
+        return l1 * F.l1_loss(rec, x) + mse * F.mse_loss(rec, x)
+    w = 1.0 + edge_weight * edge_map(x)
+    w = w / w.mean()
+    d = rec - x
+    return (w * (l1 * d.abs() + mse * d * d)).mean()
+
+
+def config_from_args(args) -> VQConfig:
+    cfg = default_config(args.size)
+    over = {"ch": args.ch, "ch_mult": args.ch_mult, "num_res_blocks": args.res_blocks, "z_channels": args.z_channels,
+            "embed_dim": args.embed_dim, "n_embed": args.n_embed, "beta": args.beta, "ema_decay": args.ema_decay,
+            "dead_threshold": args.dead_threshold, "l2_codes": args.l2_codes}
+    d = dataclasses.asdict(cfg)
+    for k, v in over.items():
+        if v is not None:
+            d[k] = tuple(int(t) for t in v.split(",")) if k == "ch_mult" else v
+    return VQConfig(**d)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.vq.train")
     ap.add_argument("--out", required=True)
@@ -86,22 +116,46 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr-min", type=float, default=0.05, help="final learning rate as a fraction of --lr")
+    ap.add_argument("--warmup", type=int, default=50, help="learning-rate warm-up steps")
+    ap.add_argument("--ae-steps", type=int, default=0,
+                    help="plain-autoencoder steps (quantizer bypassed) before k-means seeding of the codebook")
+    ap.add_argument("--kmeans-batches", type=int, default=8, help="batches of encoder outputs for k-means")
+    ap.add_argument("--kmeans-iters", type=int, default=10)
+    ap.add_argument("--l1", type=float, default=1.0, help="weight of the L1 pixel loss")
+    ap.add_argument("--mse", type=float, default=1.0, help="weight of the MSE pixel loss")
+    ap.add_argument("--edge-weight", type=float, default=0.0,
+                    help="extra pixel-loss weight on pixels next to a colour edge (weight 1 + this)")
+    # model overrides (default: default_config(size))
+    ap.add_argument("--ch", type=int)
+    ap.add_argument("--ch-mult", help="comma-separated, e.g. 1,2,4")
+    ap.add_argument("--res-blocks", type=int)
+    ap.add_argument("--z-channels", type=int)
+    ap.add_argument("--embed-dim", type=int)
+    ap.add_argument("--n-embed", type=int)
+    ap.add_argument("--beta", type=float)
+    ap.add_argument("--ema-decay", type=float)
+    ap.add_argument("--dead-threshold", type=float)
+    ap.add_argument("--l2-codes", type=int, choices=(0, 1))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: time only)")
     ap.add_argument("--eval-n", type=int, default=500)
     ap.add_argument("--log-every", type=float, default=30.0, help="seconds between progress lines")
     args = ap.parse_args(argv)
+    if args.l2_codes is not None:
+        args.l2_codes = bool(args.l2_codes)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
     os.makedirs(args.out, exist_ok=True)
-    cfg = default_config(args.size)
+    cfg = config_from_args(args)
     model = VQModel(cfg).to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.99))
     nparam = sum(p.numel() for p in model.parameters())
     print(f"config {cfg.to_json()}", flush=True)
+    print(f"args {vars(args)}", flush=True)
     print(f"params {nparam / 1e6:.2f}M  tokens {cfg.token_side}x{cfg.token_side}  device {device}", flush=True)
     with open(os.path.join(args.out, "config.json"), "w") as f:
         f.write(cfg.to_json() + "\n")
@@ -113,35 +167,47 @@ def main(argv=None) -> int:
     last_ckpt = t0
     step = 0
     usage = torch.zeros(cfg.n_embed, dtype=torch.bool)
+    zbuf = []
     while True:
         el = time.time() - t0
         if el >= budget or (args.max_steps and step >= args.max_steps):
             break
         frac = min(1.0, el / budget) if not args.max_steps else step / args.max_steps
-        lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
-        warm = min(1.0, (step + 1) / 50)
+        lr = args.lr * (args.lr_min + (1 - args.lr_min) * 0.5 * (1 + math.cos(math.pi * frac)))
+        warm = min(1.0, (step + 1) / max(1, args.warmup))
         for g in opt.param_groups:
             g["lr"] = lr * warm
         imgs, _ = batch(rng, args.batch, args.size)
         x = to_tensor(imgs, device)
-        rec, vq_loss, ids = model(x)
-        rec_loss = F.l1_loss(rec, x) + F.mse_loss(rec, x)
+        bypass = step < args.ae_steps
+        if step == args.ae_steps and args.ae_steps > 0:
+            tk = time.time()
+            mse_k = model.init_codebook(torch.cat(zbuf), iters=args.kmeans_iters)
+            print(f"k-means codebook init on {sum(len(z) for z in zbuf)} vectors: mse {mse_k:.4f} "
+                  f"({time.time() - tk:.1f}s)", flush=True)
+            zbuf = []
+        rec, vq_loss, ids = model(x, bypass=bypass)
+        rec_loss = pixel_loss(rec, x, args.l1, args.mse, args.edge_weight)
         loss = rec_loss + vq_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         step += 1
-        usage[ids.flatten().cpu()] = True
+        if bypass and step > args.ae_steps - args.kmeans_batches:
+            zbuf.append(model.encode_z(x))
+        if ids is not None:
+            usage[ids.flatten().cpu()] = True
         now = time.time()
         if now - last_log >= args.log_every or step == 1:
             with torch.no_grad():
                 mse = F.mse_loss(rec.clamp(0, 1), x).item()
             alive = int((model.ema_cluster_size > 1.0).sum()) if cfg.ema else -1
+            nb = int(torch.unique(ids).numel()) if ids is not None else 0
             print(f"step {step:6d}  t {now - t0:6.0f}s  {step / (now - t0):.2f} steps/s  lr {lr * warm:.2e}  "
                   f"loss {loss.item():.4f}  rec {rec_loss.item():.4f}  vq {vq_loss.item():.4f}  "
                   f"psnr {10 * math.log10(1.0 / max(mse, 1e-10)):.2f}  "
-                  f"codes batch {int(torch.unique(ids).numel())} window {int(usage.sum())} ema_alive {alive}",
-                  flush=True)
+                  f"codes batch {nb} window {int(usage.sum())} ema_alive {alive}"
+                  + ("  [ae]" if bypass else ""), flush=True)
             usage.zero_()
             last_log = now
         if now - last_ckpt >= 180:
