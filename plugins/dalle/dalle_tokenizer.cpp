@@ -11,8 +11,8 @@ using tessera_plugins::dalle::TextTokenizer;
 
 class Tokenize : public sdk::Stage {
  public:
-  explicit Tokenize(const sdk::Params& p)
-      : config_(DalleConfig::load(p.text("model"))), tokenizer_(config_.vocab_file, config_.merges_file) {}
+  Tokenize(const sdk::Params& p, const sdk::Host& host)
+      : host_(host), config_(DalleConfig::load(p.text("model"))), tokenizer_(config_.vocab_file, config_.merges_file) {}
 
   void run(sdk::Run& r) override {
     const std::vector<std::string> prompts = r.texts("text");
@@ -21,6 +21,9 @@ class Tokenize : public sdk::Stage {
     out.rows = static_cast<uint32_t>(2 * prompts.size());
     out.length = static_cast<uint32_t>(T);
     for (const std::string& prompt : prompts) {
+      if (const size_t n = tokenizer_.tokenize(prompt).size(); static_cast<int64_t>(n) > T)
+        host_.log(2, "prompt of " + std::to_string(n) + " tokens truncated to the model's " + std::to_string(T) +
+                         " (min-dalle does the same): \"" + prompt + "\"");
       const std::vector<int32_t> rows = tokenizer_.encoder_rows(prompt, T);
       for (int32_t id : rows) {
         if (id >= config_.text_vocab_size)
@@ -34,6 +37,7 @@ class Tokenize : public sdk::Stage {
   }
 
  private:
+  sdk::Host host_;
   DalleConfig config_;
   TextTokenizer tokenizer_;
 };
