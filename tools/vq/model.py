@@ -300,7 +300,8 @@ class VQModel(nn.Module):
                 self._ema_update(flat.detach(), ids)
         else:
             loss = F.mse_loss(q, flat.detach()) + self.cfg.beta * F.mse_loss(flat, q.detach())
-        q = flat + (q - flat).detach()
+        if flat.requires_grad:
+            q = flat + (q - flat).detach()        # straight-through gradient
         zq = q.reshape(b, h, w, d).permute(0, 3, 1, 2).contiguous()
         return zq, loss, ids.reshape(b, h * w)
 

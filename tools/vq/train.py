@@ -119,8 +119,10 @@ def main(argv=None) -> int:
     ap.add_argument("--lr-min", type=float, default=0.05, help="final learning rate as a fraction of --lr")
     ap.add_argument("--warmup", type=int, default=50, help="learning-rate warm-up steps")
     ap.add_argument("--ae-steps", type=int, default=0,
-                    help="plain-autoencoder steps (quantizer bypassed) before k-means seeding of the codebook")
-    ap.add_argument("--kmeans-batches", type=int, default=8, help="batches of encoder outputs for k-means")
+                    help="plain-autoencoder steps (quantizer bypassed) before k-means seeding of the codebook "
+                         "(the phase also ends after 25%% of the time budget)")
+    ap.add_argument("--kmeans-vectors", type=int, default=16384,
+                    help="encoder outputs (from the last autoencoder steps) that k-means clusters")
     ap.add_argument("--kmeans-iters", type=int, default=10)
     ap.add_argument("--l1", type=float, default=1.0, help="weight of the L1 pixel loss")
     ap.add_argument("--mse", type=float, default=1.0, help="weight of the MSE pixel loss")
@@ -168,6 +170,8 @@ def main(argv=None) -> int:
     step = 0
     usage = torch.zeros(cfg.n_embed, dtype=torch.bool)
     zbuf = []
+    ae_phase = args.ae_steps > 0
+    kmeans_batches = max(1, math.ceil(args.kmeans_vectors / (args.batch * cfg.token_side ** 2)))
     while True:
         el = time.time() - t0
         if el >= budget or (args.max_steps and step >= args.max_steps):
@@ -179,13 +183,14 @@ def main(argv=None) -> int:
             g["lr"] = lr * warm
         imgs, _ = batch(rng, args.batch, args.size)
         x = to_tensor(imgs, device)
-        bypass = step < args.ae_steps
-        if step == args.ae_steps and args.ae_steps > 0:
+        if ae_phase and (step >= args.ae_steps or el >= 0.25 * budget):
+            ae_phase = False
             tk = time.time()
             mse_k = model.init_codebook(torch.cat(zbuf), iters=args.kmeans_iters)
             print(f"k-means codebook init on {sum(len(z) for z in zbuf)} vectors: mse {mse_k:.4f} "
                   f"({time.time() - tk:.1f}s)", flush=True)
             zbuf = []
+        bypass = ae_phase
         rec, vq_loss, ids = model(x, bypass=bypass)
         rec_loss = pixel_loss(rec, x, args.l1, args.mse, args.edge_weight)
         loss = rec_loss + vq_loss
@@ -193,7 +198,8 @@ def main(argv=None) -> int:
         loss.backward()
         opt.step()
         step += 1
-        if bypass and step > args.ae_steps - args.kmeans_batches:
+        if bypass and (step > args.ae_steps - kmeans_batches or time.time() - t0 > 0.2 * budget):
+            zbuf = zbuf[-(kmeans_batches - 1):] if kmeans_batches > 1 else []
             zbuf.append(model.encode_z(x))
         if ids is not None:
             usage[ids.flatten().cpu()] = True
@@ -213,6 +219,8 @@ def main(argv=None) -> int:
         if now - last_ckpt >= 180:
             save(model, os.path.join(args.out, "vq.pt"), {"step": step, "partial": True})
             last_ckpt = now
+    if ae_phase and zbuf:                  # stopped inside the autoencoder phase: still seed the codebook
+        model.init_codebook(torch.cat(zbuf), iters=args.kmeans_iters)
     train_s = time.time() - t0
     print(f"trained {step} steps in {train_s / 60:.1f} min ({step / max(train_s, 1e-9):.2f} steps/s)", flush=True)
 
