@@ -3,4 +3,4 @@
 add_test(NAME vq_model
          COMMAND /usr/bin/python3 -m unittest tools.vq.test_vq
          WORKING_DIRECTORY ${TESSERA_REPO_ROOT})
-set_tests_properties(vq_model PROPERTIES TIMEOUT 300 LABELS python)
+set_tests_properties(vq_model PROPERTIES TIMEOUT 900 LABELS python)

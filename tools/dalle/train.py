@@ -42,7 +42,7 @@ def tiny_config(text_vocab_size: int, **over) -> DalleConfig:
     d = dict(name="tiny-dalle", text_vocab_size=text_vocab_size, text_token_count=40, embed_dim=192,
              attention_heads=6, glu_hidden=510, encoder_layers=2, decoder_layers=3, image_vocab_size=512,
              decoder_vocab_rows=513, bos_id=512, image_token_grid=8, image_size=32,
-             supercondition_factor=3.0, top_k=16, temperature=1.0)
+             supercondition_factor=1.5, top_k=16, temperature=1.0)
     d.update(over)
     return DalleConfig(**d)
 
