@@ -46,6 +46,8 @@ void Reporter::row(const std::string& name, const std::string& unit, double ours
                 "\"ratio\":%.4g%s%s%s}\n",
                 name.c_str(), unit.c_str(), ours, ref_name.c_str(), ref, ref > 0 ? ours / ref : 0.0,
                 note.empty() ? "" : ",\"note\":\"", note.c_str(), note.empty() ? "" : "\"");
+  } else if (ref_name.empty()) {  // a figure without a reference
+    std::printf("%-40s %9.2f %-8s  %-46s %s\n", name.c_str(), ours, unit.c_str(), "", note.c_str());
   } else {
     std::printf("%-40s %9.2f %-8s  %-18s %9.2f   ratio %5.2f  %s\n", name.c_str(), ours, unit.c_str(), ref_name.c_str(),
                 ref, ref > 0 ? ours / ref : 0.0, note.c_str());

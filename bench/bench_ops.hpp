@@ -13,6 +13,8 @@ namespace tessera::bench {
 int run_ops(const gpu::ContextOptions& options, const std::vector<std::string>& args);
 // `tessera bench text-to-image [--model DIR] [--images N] [--runs R] [--threads T] [--json]`.
 int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std::string>& args);
+// `tessera bench text-generation [--model DIR]... [--prompt-tokens P] [--tokens N] [--batches 1,8] ...`.
+int run_text_generation(const gpu::ContextOptions& options, const std::vector<std::string>& args);
 
 // Prints one figure beside its reference, as text or as a JSON line.
 class Reporter {

@@ -9,6 +9,7 @@
 // by the same invocation.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "activation.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const int OP = 0;
@@ -37,20 +38,6 @@ layout(push_constant) uniform Push {
   float alpha, beta;
 } p;
 
-vec4 erf4(vec4 x) {
-  // Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, below fp32 resolution of the result.
-  const vec4 ax = abs(x);
-  const vec4 t = 1.0 / (1.0 + 0.3275911 * ax);
-  const vec4 poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  return sign(x) * (1.0 - poly * exp(-ax * ax));
-}
-
-// tanh through exp never produces inf/inf, unlike some drivers' tanh for large arguments.
-vec4 safe_tanh(vec4 u) { return 1.0 - 2.0 / (exp(2.0 * u) + 1.0); }
-
-vec4 gelu_erf(vec4 x) { return 0.5 * x * (1.0 + erf4(x * 0.70710678118654752)); }
-vec4 gelu_tanh(vec4 x) { return 0.5 * x * (1.0 + safe_tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
-vec4 silu(vec4 x) { return x / (1.0 + exp(-x)); }
 
 vec4 load(bool vec4_view, int base, int s3, int j, int n3, bool is_a) {
   // j: first element of the chunk. Scalar fetches past the row end read its last element (not stored).
@@ -77,13 +64,7 @@ vec4 apply(vec4 a, vec4 b) {
   else v = silu(a) * b;
   return v * p.alpha;
 #else
-  vec4 v;
-  if (OP == 0) v = a;
-  else if (OP == 1) v = gelu_erf(a);
-  else if (OP == 2) v = gelu_tanh(a);
-  else if (OP == 3) v = silu(a);
-  else v = max(a, vec4(0.0));
-  return p.alpha * v + p.beta;
+  return p.alpha * activate(OP, a) + p.beta;
 #endif
 }
 

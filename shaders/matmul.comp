@@ -1,5 +1,5 @@
 #version 450
-// C[b, m, n] = sum_k A[b, m, k] * W[b?, ., .] (+ bias[n])
+// C[b, m, n] = act(sum_k A[b, m, k] * W[b?, ., .] (+ bias[n])), added to C when ACCUMULATE (a residual).
 //   W_NK: W stored [N, K] (PyTorch Linear);  W_KN: W stored [K, N] (GPT-2 Conv1D).
 //   VEC4: inner dimension fetched four floats at a time (needs aligned offsets and strides).
 // Every invocation keeps a TM x TN block of C in registers and reads A and W through texel buffers,
@@ -7,15 +7,24 @@
 // f16 weights come through an R16/RGBA16F view: the fetch widens them, accumulation stays fp32.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "activation.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const int TM = 4;  // rows of C per invocation
 layout(constant_id = 2) const int TN = 4;  // columns (vec4 columns for W_KN VEC4) per invocation
+layout(constant_id = 3) const int ACT = 0;  // epilogue activation, numbered as in activation.glsl
+layout(constant_id = 4) const bool ACCUMULATE = false;  // C += result instead of C = result
 
 layout(binding = 0) uniform samplerBuffer A;
 layout(binding = 1) uniform samplerBuffer W;
 layout(binding = 2) uniform samplerBuffer Bias;
-layout(binding = 3) writeonly buffer Out { float C[]; };
+layout(binding = 3) buffer Out { float C[]; };
+
+// Each element is read (ACCUMULATE) and written by the one invocation that computes it.
+void store(int c, float v) {
+  v = activate(ACT, vec4(v)).x;
+  C[c] = ACCUMULATE ? C[c] + v : v;
+}
 
 layout(push_constant) uniform Push {
   int M, N, K;
@@ -85,7 +94,7 @@ void main() {
       const int n = n0 + j;
       if (n >= p.N) break;
       const float b = p.has_bias != 0 ? texelFetch(Bias, p.bias_offset + n).x : 0.0;
-      C[p.c_offset + batch * p.c_batch + m * p.c_row + n] = acc[i][j] + b;
+      store(p.c_offset + batch * p.c_batch + m * p.c_row + n, acc[i][j] + b);
     }
   }
 
@@ -128,6 +137,8 @@ void main() {
         v += vec4(texelFetch(Bias, p.bias_offset + n).x, texelFetch(Bias, p.bias_offset + n + 1).x,
                   texelFetch(Bias, p.bias_offset + n + 2).x, texelFetch(Bias, p.bias_offset + n + 3).x);
       const int c = p.c_offset + batch * p.c_batch + m * p.c_row + n;
+      v = activate(ACT, v);
+      if (ACCUMULATE) v += vec4(C[c], C[c + 1], C[c + 2], C[c + 3]);
       C[c] = v.x;
       C[c + 1] = v.y;
       C[c + 2] = v.z;
@@ -156,7 +167,7 @@ void main() {
       const int n = n0 + j;
       if (n >= p.N) break;
       const float b = p.has_bias != 0 ? texelFetch(Bias, p.bias_offset + n).x : 0.0;
-      C[p.c_offset + batch * p.c_batch + m * p.c_row + n] = acc[i][j] + b;
+      store(p.c_offset + batch * p.c_batch + m * p.c_row + n, acc[i][j] + b);
     }
   }
 #endif

@@ -1,5 +1,5 @@
 #version 450
-// y[r, n] = sum_k x[r, k] * W[n, k] (+ bias[n]) for a few rows r: token-by-token decoding, where the
+// y[r, n] = act(sum_k x[r, k] * W[n, k] (+ bias[n])), added to y when ACCUMULATE, for a few rows r: token-by-token decoding, where the
 // weights are the traffic. Each invocation keeps ROWS rows of x against TN weight rows, so every weight
 // fetch serves ROWS outputs (the unconditional and conditional rows of super-conditioning, a batch).
 // SPLIT lanes share one output row and reduce with subgroup arithmetic (GPUs: coalesced weight reads);
@@ -7,16 +7,19 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_arithmetic : enable
 #include "common.glsl"
+#include "activation.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const int TN = 4;     // rows per lane group
 layout(constant_id = 2) const int SPLIT = 1;  // lanes per row (1 or the subgroup size)
 layout(constant_id = 3) const int ROWS = 1;   // rows of x per invocation
+layout(constant_id = 4) const int ACT = 0;    // epilogue activation, numbered as in activation.glsl
+layout(constant_id = 5) const bool ACCUMULATE = false;  // Y += result (a residual) instead of Y = result
 
 layout(binding = 0) uniform samplerBuffer X;
 layout(binding = 1) uniform samplerBuffer W;
 layout(binding = 2) uniform samplerBuffer Bias;
-layout(binding = 3) writeonly buffer Out { float Y[]; };
+layout(binding = 3) buffer Out { float Y[]; };
 
 layout(push_constant) uniform Push {
   int N, K4;                 // K in vec4s
@@ -60,7 +63,9 @@ void main() {
         const int n = n0 + j;
         if (n < p.N) {
           const float b = p.has_bias != 0 ? texelFetch(Bias, p.bias_offset + n).x : 0.0;
-          Y[p.y_offset + (r0 + r) * p.y_batch + n] = acc[r][j] + b;
+          const int y = p.y_offset + (r0 + r) * p.y_batch + n;
+          const float v = activate(ACT, vec4(acc[r][j] + b)).x;
+          Y[y] = ACCUMULATE ? Y[y] + v : v;
         }
       }
     }

@@ -38,6 +38,7 @@ layout(push_constant) uniform Push {
   uint seed, step;
   int ids_offset;
   int vec4_ok;   // the row's texels can be fetched four at a time (uncond, if any, shares the alignment)
+  int seed_per_row;  // row r draws as row 0 would with seed + r (a batch equals runs with seeds seed, seed+1, ...)
 } p;
 
 shared uint s_u[NC][MAX_SG];
@@ -267,7 +268,8 @@ void main() {
   FOR_EACH_LOGIT({
     const float z = (l - mx) * p.inv_temp;
     if (key_of(l) >= thr && z + GMAX >= best) {
-      const uvec4 r = pcg4d(uvec4(uint(i), uint(row), p.step, p.seed));
+      const uvec4 r = p.seed_per_row != 0 ? pcg4d(uvec4(uint(i), 0u, p.step, p.seed + uint(row)))
+                                          : pcg4d(uvec4(uint(i), uint(row), p.step, p.seed));
       const float u = (float(r.x >> 8u) + 0.5) * (1.0 / 16777216.0);  // (0, 1)
       const float g = z - log(-log(u));
       if (g > best || (g == best && i < bi)) {

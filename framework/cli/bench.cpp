@@ -9,15 +9,18 @@
 namespace tessera::cli {
 
 int bench(const Globals& g, const std::vector<std::string>& args) {
-  if (args.empty() || (args[0] != "ops" && args[0] != "text-to-image")) {
+  if (args.empty() || (args[0] != "ops" && args[0] != "text-to-image" && args[0] != "text-generation")) {
     std::fprintf(stderr,
                  "usage: tessera bench ops [--quick] [--json]\n"
-                 "       tessera bench text-to-image [--model DIR] [--images N] [--runs R] [--threads T] [--json]\n");
+                 "       tessera bench text-to-image [--model DIR] [--images N] [--runs R] [--threads T] [--json]\n"
+                 "       tessera bench text-generation [--model DIR]... [--no-small] [--prompt-tokens P] [--tokens N]\n"
+                 "                                     [--batches 1,8] [--runs R] [--threads T] [--json]\n");
     return 2;
   }
 #ifdef TESSERA_HAVE_BENCH
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "text-to-image") return tessera::bench::run_text_to_image(g.options, rest);
+  if (args[0] == "text-generation") return tessera::bench::run_text_generation(g.options, rest);
   return tessera::bench::run_ops(g.options, rest);
 #else
   (void)g;

@@ -1,5 +1,6 @@
 #pragma once
 // The Vulkan device Tessera runs on: one per process is typical. Everything else borrows it.
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -68,6 +69,14 @@ class Context {
   const Kernel& kernel(const KernelSpec& spec);
   size_t kernel_count() const;
 
+  // Whole-submission GPU timing for benchmarks: when on, every stream brackets each submission with two
+  // timestamps and adds the span to gpu_busy_ns(), so wall time minus busy time is the host's overhead
+  // (recording, submitting, waiting, reading back). Thread-safe.
+  void set_busy_timing(bool on) { busy_timing_ = on && info_.features.timestamps; }
+  bool busy_timing() const { return busy_timing_; }
+  void add_busy_ns(double ns) { busy_ns_ += static_cast<uint64_t>(ns); }
+  double gpu_busy_ns() const { return static_cast<double>(busy_ns_.load()); }
+
   // Serialises queue submissions from several threads.
   std::mutex& queue_mutex() { return queue_mutex_; }
 
@@ -85,6 +94,8 @@ class Context {
   mutable std::mutex kernels_mutex_;
   std::mutex queue_mutex_;
   Profiler profiler_;
+  std::atomic<bool> busy_timing_{false};
+  std::atomic<uint64_t> busy_ns_{0};
 };
 
 }  // namespace tessera::gpu

@@ -135,6 +135,11 @@ Allocator::Allocation Allocator::allocate(const VkMemoryRequirements& req, Memor
   }
   in_use_ += req.size;
   peak_ = std::max(peak_, in_use_);
+  result->kind = kind;
+  if (kind == MemoryKind::device) {
+    device_in_use_ += req.size;
+    device_peak_ = std::max(device_peak_, device_in_use_);
+  }
   return *result;
 }
 
@@ -143,6 +148,7 @@ void Allocator::free(const Allocation& a) {
   std::lock_guard<std::mutex> lock(mutex_);
   Block& b = *blocks_.at(a.block);
   in_use_ -= a.size;
+  if (a.kind == MemoryKind::device) device_in_use_ -= a.size;
   auto [it, inserted] = b.free_ranges.emplace(a.offset, a.size);
   (void)inserted;
   auto next = std::next(it);
@@ -173,8 +179,16 @@ MemoryStats Allocator::stats() const {
   s.in_use = in_use_;
   s.reserved = reserved_;
   s.peak_in_use = peak_;
+  s.device_in_use = device_in_use_;
+  s.peak_device_in_use = device_peak_;
   for (auto& b : blocks_) s.blocks += b ? 1 : 0;
   return s;
+}
+
+void Allocator::reset_peaks() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  peak_ = in_use_;
+  device_peak_ = device_in_use_;
 }
 
 VkFormat vk_format(TexelFormat f) {

@@ -25,6 +25,8 @@ struct MemoryStats {
   uint64_t in_use = 0;     // bytes handed out to buffers
   uint64_t reserved = 0;   // bytes of VkDeviceMemory held in blocks
   uint64_t peak_in_use = 0;
+  uint64_t device_in_use = 0;       // tensors only, without staging buffers
+  uint64_t peak_device_in_use = 0;  // what a model needs on a discrete GPU
   uint32_t blocks = 0;
 };
 
@@ -39,6 +41,7 @@ class Allocator {
     void* mapped = nullptr;  // host pointer to offset, when the memory is mappable
     uint32_t block = 0;
     bool host_visible = false;
+    MemoryKind kind = MemoryKind::device;
   };
 
   Allocator(VkPhysicalDevice physical, VkDevice device, uint64_t budget_bytes);
@@ -50,6 +53,8 @@ class Allocator {
   Allocation allocate(const VkMemoryRequirements& req, MemoryKind kind, std::string_view what);
   void free(const Allocation& a);
   MemoryStats stats() const;
+  // Starts the peaks again from what is in use now (benchmarks measure one model at a time).
+  void reset_peaks();
   bool device_memory_is_mappable() const;
 
  private:
@@ -69,6 +74,8 @@ class Allocator {
   uint64_t in_use_ = 0;
   uint64_t reserved_ = 0;
   uint64_t peak_ = 0;
+  uint64_t device_in_use_ = 0;
+  uint64_t device_peak_ = 0;
   std::vector<std::unique_ptr<Block>> blocks_;
   mutable std::mutex mutex_;
 };

@@ -96,8 +96,15 @@ void Stream::begin_if_needed() {
   dispatches_ = 0;
   queries_used_ = 0;
   query_labels_.clear();
+  label_queries_.clear();
   read_since_barrier_.clear();
   written_since_barrier_.clear();
+  busy_begin_query_ = -1;
+  if (ctx_.busy_timing()) {
+    const uint32_t q = next_query();
+    vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, query_pools_[q / kQueriesPerPool], q % kQueriesPerPool);
+    busy_begin_query_ = q;
+  }
   // Work from earlier submissions (and host writes) is complete: the fence was waited.
 }
 
@@ -215,6 +222,7 @@ void Stream::dispatch(const Kernel& kernel, std::span<const Bind> binds, const v
   if (timed) {
     const uint32_t q = next_query();
     vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, query_pools_[q / kQueriesPerPool], q % kQueriesPerPool);
+    label_queries_.push_back(q);
   }
   vkCmdDispatch(cb_, groups[0], groups[1], groups[2]);
   if (timed) {
@@ -253,6 +261,11 @@ void Stream::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uin
 void Stream::submit() {
   if (in_flight_) throw Error("stream submitted twice without wait()");
   if (!recording_) return;
+  if (busy_begin_query_ >= 0) {
+    const uint32_t q = next_query();  // the submission's last query
+    vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, query_pools_[q / kQueriesPerPool],
+                        q % kQueriesPerPool);
+  }
   TESSERA_VK(vkEndCommandBuffer(cb_));
   recording_ = false;
   auto sinfo = vk_struct<VkSubmitInfo>(VK_STRUCTURE_TYPE_SUBMIT_INFO);
@@ -283,8 +296,12 @@ void Stream::wait() {
                                        sizeof(uint64_t), VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
     }
     const double period = ctx_.features().timestamp_period_ns;
+    if (busy_begin_query_ >= 0)  // the submission's span: its first and its last query
+      ctx_.add_busy_ns(static_cast<double>(stamps[queries_used_ - 1] - stamps[static_cast<size_t>(busy_begin_query_)]) *
+                       period);
     for (size_t i = 0; i < query_labels_.size(); ++i) {
-      const double ns = static_cast<double>(stamps[2 * i + 1] - stamps[2 * i]) * period;
+      const uint32_t q = label_queries_[i];
+      const double ns = static_cast<double>(stamps[q + 1] - stamps[q]) * period;
       last_gpu_ns_ += ns;
       if (ctx_.profiling()) ctx_.profiler().add(query_labels_[i], ns);
     }

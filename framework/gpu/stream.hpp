@@ -83,6 +83,8 @@ class Stream {
   std::vector<VkQueryPool> query_pools_;
   uint32_t queries_used_ = 0;
   std::vector<std::string> query_labels_;
+  std::vector<uint32_t> label_queries_;  // first of the two queries of each label
+  int64_t busy_begin_query_ = -1;         // whole-submission timing (Context::busy_timing)
   bool recording_ = false;
   bool in_flight_ = false;
   bool timing_ = false;

@@ -25,10 +25,14 @@ struct MatvecPush {
 
 bool is_cpu(const gpu::Context& ctx) { return ctx.info().type == VK_PHYSICAL_DEVICE_TYPE_CPU; }
 
+// The epilogue's activation as activation.glsl numbers it: ops::Unary's order.
+int act_id(const Epilogue& e) { return static_cast<int>(e.activation); }
+
 // Decoding: y = x W^T for a few rows of x ([N, K] weights), streaming W once for all of them. `rows` rows
 // of x start x_pitch floats apart, their outputs y_pitch floats apart.
 void matvec(gpu::Stream& s, const TensorView& a, const TensorView& w, const TensorView& out,
-            const std::optional<TensorView>& bias, int64_t rows, int64_t x_pitch, int64_t y_pitch, int64_t N, int64_t K) {
+            const std::optional<TensorView>& bias, int64_t rows, int64_t x_pitch, int64_t y_pitch, int64_t N, int64_t K,
+            const Epilogue& e) {
   const char* op = "matmul";
   gpu::Context& ctx = context_of(a);
   const auto& f = ctx.features();
@@ -44,7 +48,7 @@ void matvec(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   // Rows of x per invocation: every weight fetch then serves that many outputs.
   const int R = rows >= 4 ? 4 : rows >= 2 ? 2 : 1;
   const gpu::Kernel& k = ctx.kernel({"matvec", {gpu::Access::texel, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
-                                     sizeof(MatvecPush), {WG, TN, split, R}});
+                                     sizeof(MatvecPush), {WG, TN, split, R, act_id(e), e.accumulate ? 1 : 0}});
   MatvecPush p{};
   p.N = i32(op, N);
   p.K4 = i32(op, K / 4);
@@ -97,10 +101,10 @@ void check_bias(const std::optional<TensorView>& bias, int64_t N) {
 // Records the tiled kernel `shader` with tile `t` over a [B, M, N] output.
 void dispatch_tiled(gpu::Stream& s, const std::string& shader, const Tile& t, const MatmulPush& p, const TensorView& a,
                     int a_lanes, const TensorView& w, int w_lanes, const std::optional<TensorView>& bias,
-                    const TensorView& out, int64_t B, int64_t cols) {
+                    const TensorView& out, int64_t B, int64_t cols, const Epilogue& e) {
   gpu::Context& ctx = context_of(a);
   const gpu::Kernel& k = ctx.kernel({shader, {gpu::Access::texel, gpu::Access::texel, gpu::Access::texel, gpu::Access::storage},
-                                     sizeof(MatmulPush), {t.WG, t.TM, t.TN}});
+                                     sizeof(MatmulPush), {t.WG, t.TM, t.TN, act_id(e), e.accumulate ? 1 : 0}});
   const int64_t tiles = ((p.M + t.TM - 1) / t.TM) * ((cols + t.TN - 1) / t.TN);
   auto groups = gpu::groups_for(ctx, static_cast<uint64_t>(tiles), static_cast<uint32_t>(t.WG));
   groups[2] = static_cast<uint32_t>(B);
@@ -110,7 +114,7 @@ void dispatch_tiled(gpu::Stream& s, const std::string& shader, const Tile& t, co
 }
 
 void matmul_packed(gpu::Stream& s, const TensorView& a, const TensorView& w, const TensorView& out,
-                   const std::optional<TensorView>& bias, int64_t B, int64_t M, int64_t K) {
+                   const std::optional<TensorView>& bias, int64_t B, int64_t M, int64_t K, const Epilogue& e) {
   const char* op = "matmul";
   gpu::Context& ctx = context_of(a);
   const int T = packed_rows(ctx);
@@ -143,7 +147,7 @@ void matmul_packed(gpu::Stream& s, const TensorView& a, const TensorView& w, con
   p.c_batch = out.rank == 3 ? i32(op, out.strides[0]) : 0;
   p.has_bias = bias ? 1 : 0;
   p.bias_offset = bias ? i32(op, bias->offset) : 0;
-  dispatch_tiled(s, "matmul_nk_vec4_packed", t, p, a, 4, w, 4, bias, out, B, N);
+  dispatch_tiled(s, "matmul_nk_vec4_packed", t, p, a, 4, w, 4, bias, out, B, N, e);
 }
 
 }  // namespace
@@ -187,7 +191,7 @@ Tensor pack_weights(gpu::Context& ctx, const TensorView& w, WeightLayout layout)
 }
 
 void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const TensorView& out, WeightLayout layout,
-            std::optional<TensorView> bias) {
+            std::optional<TensorView> bias, Epilogue epilogue) {
   const char* op = "matmul";
   expect_dtype(op, "a", a, {DType::f32});
   expect_dtype(op, "w", w, {DType::f32, DType::f16});
@@ -203,7 +207,7 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
 
   const int64_t B = a.rank == 3 ? a.shape[0] : 1;
   const int64_t M = a.dim(-2), K = a.dim(-1);
-  if (layout == WeightLayout::packed) return matmul_packed(s, a, w, out, bias, B, M, K);
+  if (layout == WeightLayout::packed) return matmul_packed(s, a, w, out, bias, B, M, K, epilogue);
   const bool nk = layout == WeightLayout::out_in;
   const int64_t N = nk ? w.dim(-2) : w.dim(-1);
   const int64_t WK = nk ? w.dim(-1) : w.dim(-2);
@@ -222,8 +226,10 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   const bool vec4 = K % 4 == 0 && texel_aligned(a, 4) && (nk ? texel_aligned(w, 4) : (N % 4 == 0 && texel_aligned(w, 4)));
   // A few rows against [N, K] weights: one pass over the weights (decoding, a batch of sequences).
   if (nk && vec4 && w.rank == 2) {
-    if (M == 1) return matvec(s, a, w, out, bias, B, a.rank == 3 ? a.strides[0] : 0, out.rank == 3 ? out.strides[0] : 0, N, K);
-    if (a.rank == 2 && M <= 8) return matvec(s, a, w, out, bias, M, a.strides[0], out.strides[0], N, K);
+    if (M == 1)
+      return matvec(s, a, w, out, bias, B, a.rank == 3 ? a.strides[0] : 0, out.rank == 3 ? out.strides[0] : 0, N, K,
+                    epilogue);
+    if (a.rank == 2 && M <= 8) return matvec(s, a, w, out, bias, M, a.strides[0], out.strides[0], N, K, epilogue);
   }
 
   const int a_lanes = vec4 && nk ? 4 : 1;
@@ -247,7 +253,7 @@ void matmul(gpu::Stream& s, const TensorView& a, const TensorView& w, const Tens
   p.has_bias = bias ? 1 : 0;
   p.bias_offset = bias ? i32(op, bias->offset) : 0;
 
-  dispatch_tiled(s, shader, t, p, a, a_lanes, w, w_lanes, bias, out, B, vec4 && !nk ? N / 4 : N);
+  dispatch_tiled(s, shader, t, p, a, a_lanes, w, w_lanes, bias, out, B, vec4 && !nk ? N / 4 : N, epilogue);
 }
 
 }  // namespace tessera::ops

@@ -19,6 +19,7 @@ struct SamplePush {
   uint32_t seed, step;
   int32_t ids_offset;
   int32_t vec4_ok;
+  int32_t seed_per_row;
 };
 
 std::string num(float v) {
@@ -97,6 +98,7 @@ void sample(gpu::Stream& s, const TensorView& logits, const SampleParams& params
   const bool same_phase = !params.uncond || ((uncond.offset - cond.offset) % 4 == 0 &&
                                              (static_cast<int64_t>(p.uncond_row) - p.cond_row) % 4 == 0);
   p.vec4_ok = wide && same_phase ? 1 : 0;
+  p.seed_per_row = params.seed_per_row ? 1 : 0;
   const int lanes = p.vec4_ok ? 4 : 1;
   const gpu::Bind binds[] = {gpu::Bind::texel(cond, 1), gpu::Bind::texel(uncond, 1), gpu::Bind::texel(cond, lanes),
                              gpu::Bind::texel(uncond, lanes), gpu::Bind::storage_write(out_ids)};

@@ -14,6 +14,9 @@ struct SampleParams {
   // device that rounds exp/log alike. Advance `step` every decoding step.
   uint32_t seed = 0;
   uint32_t step = 0;
+  // Row r draws exactly as row 0 of a run with seed + r would (the seed wraps at 2^32): a batch of R
+  // samples then equals R runs with seeds seed, seed + 1, ..., as the scheduler's --count promises.
+  bool seed_per_row = false;
   // Classifier-free guidance (DALL-E super-conditioning): logits = uncond * (1 - guidance) + cond * guidance,
   // where `cond` is the logits argument. Same shape as the logits.
   std::optional<TensorView> uncond;

@@ -278,11 +278,15 @@ Pipeline parse_pipeline(const std::string& yaml, const std::string& path, const 
   }
   const std::filesystem::path base = std::filesystem::path(path).parent_path();
 
-  YAML::Node stages_node, outputs_node;
-  bool have_stages = false, have_outputs = false;
-  r.for_each_entry(root, "pipeline", {"pipeline", "description", "plugins", "inputs", "stages", "outputs"},
+  YAML::Node stages_node, outputs_node, batch_node;
+  bool have_stages = false, have_outputs = false, have_batch = false;
+  r.for_each_entry(root, "pipeline", {"pipeline", "description", "plugins", "inputs", "batch", "stages", "outputs"},
                    [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
     if (key == "pipeline" && r.expect_kind(v, YAML::NodeType::Scalar, "pipeline", "a name")) p.name = v.Scalar();
+    if (key == "batch" && r.expect_kind(v, YAML::NodeType::Scalar, "batch", "the name of an int input")) {
+      batch_node = v;
+      have_batch = true;
+    }
     if (key == "description" && r.expect_kind(v, YAML::NodeType::Scalar, "description", "text"))
       p.description = v.Scalar();
     if (key == "plugins" && r.expect_kind(v, YAML::NodeType::Sequence, "plugins", "a list of directories")) {
@@ -332,6 +336,17 @@ Pipeline parse_pipeline(const std::string& yaml, const std::string& path, const 
       have_outputs = true;
     }
   });
+  if (have_batch) {
+    // `batch: images`: the stages decode that many samples together, so --count N runs once with images = N.
+    const PipelineInput* in = p.input(batch_node.Scalar());
+    if (!in)
+      r.problem(r.at(batch_node), "batch: no input named '" + batch_node.Scalar() + "' (expected an int input)");
+    else if (in->type != InputType::integer)
+      r.problem(r.at(batch_node), "batch: input '" + in->name + "' must be of type int, found " +
+                                      std::string(input_type_name(in->type)));
+    else
+      p.batch_input = in->name;
+  }
 
   if (!have_stages) {
     r.problem(r.at(root), "pipeline: missing stages:");

@@ -69,6 +69,10 @@ struct Pipeline {
   std::string path;
   std::vector<std::string> plugin_paths;  // absolute, resolved relative to the file
   std::vector<PipelineInput> inputs;
+  // The int input that sets how many samples the stages make together (`batch: images`): --count N then
+  // runs the graph once with that input set to N, sample i drawing with seed + i. Empty: samples run one
+  // after another.
+  std::string batch_input;
   std::vector<Stage> stages;  // in dependency order after validation
   std::vector<PipelineOutput> outputs;
 

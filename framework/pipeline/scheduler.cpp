@@ -2,8 +2,9 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <deque>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -188,6 +189,16 @@ RunResult Scheduler::run(const RunOptions& options) {
     override_of[st->id][spec->name] = value;
   }
   if (options.count < 1) problems.push_back("--count must be at least 1");
+  // A pipeline whose stages batch (`batch: images`) makes --count N samples in one run of the graph: the
+  // batch input is multiplied by N, and the stages give sample i the seed + i it would have had alone.
+  int samples = options.count;
+  if (!pipeline_.batch_input.empty() && options.count > 1) {
+    std::string& v = input_text[pipeline_.batch_input];
+    char* end = nullptr;
+    const long long n = std::strtoll(v.c_str(), &end, 10);
+    if (!v.empty() && !*end && n >= 1) v = std::to_string(n * options.count);
+    samples = 1;
+  }
   if (!problems.empty()) throw PipelineError(problems);
 
   // Host-owned values of the pipeline inputs that feed ports.
@@ -296,9 +307,9 @@ RunResult Scheduler::run(const RunOptions& options) {
   }
 
   // Every sample runs the whole graph; its outputs are written only when all samples succeeded.
-  std::vector<std::map<std::string, std::map<std::string, Value>>> results(static_cast<size_t>(options.count));
+  std::vector<std::map<std::string, std::map<std::string, Value>>> results(static_cast<size_t>(samples));
   std::map<std::string, double> stage_seconds;
-  for (int sample = 0; sample < options.count; ++sample) {
+  for (int sample = 0; sample < samples; ++sample) {
     auto& values = results[static_cast<size_t>(sample)];
     std::mutex m;
     std::condition_variable cv;
@@ -343,7 +354,7 @@ RunResult Scheduler::run(const RunOptions& options) {
           ctx->progress = [&, id = st.id, sample](double f, const char* label) {
             if (!options.on_progress) return;
             std::lock_guard<std::mutex> plock(progress_mutex_);
-            options.on_progress({id, sample, options.count, f, label ? label : ""});
+            options.on_progress({id, sample, samples, f, label ? label : ""});
           };
           ctx->stream = [&, id = st.id, sample](const char* output, const char* text) {
             if (!options.on_text) return;
@@ -402,12 +413,19 @@ RunResult Scheduler::run(const RunOptions& options) {
   RunResult result;
   result.stage_seconds = stage_seconds;
   std::vector<std::pair<std::string, std::vector<uint8_t>>> files;
-  for (int sample = 0; sample < options.count; ++sample) {
+  for (int sample = 0; sample < samples; ++sample) {
     const uint64_t seed = options.seed + static_cast<uint64_t>(sample);
     for (const PipelineOutput& out : pipeline_.outputs) {
       const Value& v = results[static_cast<size_t>(sample)][out.from.stage][out.from.name];
+      // Several items of one sample (a batch) need names of their own: "{index}" goes before the extension
+      // when the pattern has none.
+      std::string pattern = out.file;
+      if (v.view.count > 1 && pattern.find("{index}") == std::string::npos) {
+        const size_t dot = pattern.rfind('.');
+        pattern.insert(dot == std::string::npos || dot == 0 ? pattern.size() : dot, "-{index}");
+      }
       for (uint32_t item = 0; item < std::max<uint32_t>(v.view.count, 1); ++item) {
-        const std::string name = expand(out.file, {{"pipeline", pipeline_.name},
+        const std::string name = expand(pattern, {{"pipeline", pipeline_.name},
                                                    {"name", out.name},
                                                    {"seed", std::to_string(seed)},
                                                    {"index", std::to_string(sample * std::max<uint32_t>(v.view.count, 1) + item)}});

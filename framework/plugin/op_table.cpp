@@ -145,12 +145,20 @@ const std::map<std::string, OpFn, std::less<>>& table() {
       const TensorView x = a.tensor("a"), w = a.tensor("w"), out = a.tensor("out");
       const auto bias = a.optional_tensor("bias");
       const std::string layout = a.choice("layout", {"out_in", "in_out", "packed"}, "out_in");
+      const std::string act = a.choice("activation", {"none", "gelu_erf", "gelu_tanh", "silu", "relu"}, "none");
+      ops::Epilogue e;
+      e.activation = act == "gelu_erf"    ? ops::Unary::gelu_erf
+                     : act == "gelu_tanh" ? ops::Unary::gelu_tanh
+                     : act == "silu"      ? ops::Unary::silu
+                     : act == "relu"      ? ops::Unary::relu
+                                          : ops::Unary::identity;
+      e.accumulate = a.boolean("accumulate", false);
       a.finish();
       ops::matmul(s, x, w, out,
                   layout == "in_out" ? ops::WeightLayout::in_out
                   : layout == "packed" ? ops::WeightLayout::packed
                                        : ops::WeightLayout::out_in,
-                  bias);
+                  bias, e);
     };
     t["attention"] = [](gpu::Stream& s, Args& a) {
       const TensorView q = a.tensor("q"), k = a.tensor("k"), v = a.tensor("v"), out = a.tensor("out");
@@ -265,6 +273,7 @@ const std::map<std::string, OpFn, std::less<>>& table() {
         a.fail("seed and step must be in [0, 2^32)");
       p.seed = static_cast<uint32_t>(seed);
       p.step = static_cast<uint32_t>(step);
+      p.seed_per_row = a.boolean("seed_per_row", false);
       a.finish();
       ops::sample(s, logits, p, out);
     };

@@ -50,7 +50,8 @@ class DecoderModel {
 
   const DalleConfig& config() const { return c_; }
 
-  // The state of one run over 2N rows: rows 0..N-1 see the empty prompt, rows N..2N-1 the prompt.
+  // The state of one run over 2N rows, N = prompts x images: rows 0..N-1 see the empty prompt, rows N..2N-1
+  // the prompts (image n draws prompt n / images).
   struct Pass {
     int64_t N = 0, R = 0;
     sdk::Tensor key_mask, ids, logits, q;
@@ -59,23 +60,27 @@ class DecoderModel {
   };
 
   // Checks the inputs, allocates the pass and records the text's keys and values (computed once, where
-  // min-dalle recomputes them every step).
+  // min-dalle recomputes them every step). The tokenizer gives 2 rows per prompt (empty, prompt).
   Pass begin(sdk::Stream& s, sdk::Run& r, int64_t images) const {
     const sdk::Tokens text = r.tokens("tokens");
     sdk::Tensor state = r.tensor("state", host_);
-    const int64_t N = images, R = 2 * images, T = c_.text_token_count, E = c_.embed_dim, L = c_.image_token_count;
-    if (text.rows != 2 || static_cast<int64_t>(text.length) != T)
-      throw std::runtime_error("expected the tokenizer's 2 rows of " + std::to_string(T) + " ids (one prompt), found " +
+    const int64_t T = c_.text_token_count, E = c_.embed_dim, L = c_.image_token_count;
+    if (text.rows == 0 || text.rows % 2 || static_cast<int64_t>(text.length) != T)
+      throw std::runtime_error("expected the tokenizer's 2 rows of " + std::to_string(T) + " ids per prompt, found " +
                                std::to_string(text.rows) + " of " + std::to_string(text.length));
-    if (state.shape() != std::vector<int64_t>{2, T, E})
-      throw std::runtime_error("the encoder state must be [2, " + std::to_string(T) + ", " + std::to_string(E) + "]");
+    const int64_t prompts = text.rows / 2, N = prompts * images, R = 2 * N;
+    if (state.shape() != std::vector<int64_t>{2 * prompts, T, E})
+      throw std::runtime_error("the encoder state must be [" + std::to_string(2 * prompts) + ", " + std::to_string(T) +
+                               ", " + std::to_string(E) + "]");
     Pass p;
     p.N = N;
     p.R = R;
+    // The state row each decoder row attends to: 2 * prompt for the unconditional half, 2 * prompt + 1 else.
+    auto state_row = [&](int64_t row) { return 2 * ((row % N) / images) + (row < N ? 0 : 1); };
     std::vector<int32_t> mask(static_cast<size_t>(R * T));
     for (int64_t row = 0; row < R; ++row)
       for (int64_t k = 0; k < T; ++k)
-        mask[static_cast<size_t>(row * T + k)] = text.ids[static_cast<size_t>((row < N ? 0 : T) + k)] != c_.pad_id ? 1 : 0;
+        mask[static_cast<size_t>(row * T + k)] = text.ids[static_cast<size_t>(state_row(row) * T + k)] != c_.pad_id ? 1 : 0;
     p.key_mask = sdk::Tensor(host_, TESSERA_DTYPE_I32, {R, T}, "decoder.key_mask");
     p.key_mask.upload(mask);
     p.ids = sdk::Tensor(host_, TESSERA_DTYPE_I32, {R}, "decoder.ids");
@@ -84,8 +89,7 @@ class DecoderModel {
     p.q = sdk::Tensor(host_, TESSERA_DTYPE_F32, {R, 1, E}, "decoder.cross_q");
     p.t = std::make_unique<Scratch>(host_, R, 1, c_);
     sdk::Tensor enc(host_, TESSERA_DTYPE_F32, {R, T, E}, "decoder.encoder_state");
-    for (int64_t half = 0; half < 2; ++half)
-      for (int64_t n = 0; n < N; ++n) s.op("copy", {{"x", state.slice(0, half, 1)}, {"out", enc.slice(0, half * N + n, 1)}});
+    for (int64_t row = 0; row < R; ++row) s.op("copy", {{"x", state.slice(0, state_row(row), 1)}, {"out", enc.slice(0, row, 1)}});
     for (const DecoderLayer& layer : layers_) {
       p.cross_kv.emplace_back(host_, TESSERA_DTYPE_F32, std::vector<int64_t>{R, T, 2 * E}, "decoder.cross_kv");
       p.k_cache.emplace_back(host_, TESSERA_DTYPE_F32, std::vector<int64_t>{R, L, E}, "decoder.k_cache");
@@ -155,9 +159,10 @@ class Decode : public sdk::Stage {
 
   void run(sdk::Run& r) override {
     const DalleConfig& c = model_.config();
-    const int64_t N = images_, L = c.image_token_count, V = c.image_vocab_size;
+    const int64_t L = c.image_token_count, V = c.image_vocab_size;
     sdk::Stream s(host_);
     DecoderModel::Pass p = model_.begin(s, r, images_);
+    const int64_t N = p.N;  // prompts x images
     sdk::Tensor image_tokens(host_, TESSERA_DTYPE_I32, {N, L}, "decoder.image_tokens");
     const sdk::Tensor cond = p.logits.slice(0, N, N).slice(1, 0, V), uncond = p.logits.slice(0, 0, N).slice(1, 0, V);
     const sdk::Tensor cond_ids = p.ids.slice(0, N, N), uncond_ids = p.ids.slice(0, 0, N);
@@ -167,7 +172,7 @@ class Decode : public sdk::Stage {
       // drawn token next.
       s.op("sample", {{"logits", cond}, {"uncond", uncond}, {"guidance", factor_}, {"top_k", top_k_},
                       {"temperature", temperature_}, {"seed", static_cast<int64_t>(r.seed() & 0xFFFFFFFFu)},
-                      {"step", i}, {"out", cond_ids}});
+                      {"step", i}, {"seed_per_row", true}, {"out", cond_ids}});
       s.op("copy", {{"x", cond_ids}, {"out", uncond_ids}});
       s.op("copy", {{"x", cond_ids.reshape({N, 1})}, {"out", image_tokens.slice(1, i, 1)}});
       if ((i + 1) % steps_per_submit_ == 0 || i + 1 == L) {
@@ -210,6 +215,7 @@ class Score : public sdk::Stage {
     ids_in.upload(forced.ids);
     sdk::Stream s(host_);
     DecoderModel::Pass p = model_.begin(s, r, 1);
+    if (p.N != 1) throw std::runtime_error("score takes one prompt (2 tokenizer rows), found " + std::to_string(p.N));
     sdk::Tensor logits(host_, TESSERA_DTYPE_F32, {2, L, rows}, "score.logits");
     for (int64_t i = 0; i < L; ++i) {
       if (i > 0)
@@ -243,11 +249,12 @@ TESSERA_PLUGIN("tessera.dalle.decoder", "1.0.0", "Tessera", "DALL-E Mini/Mega im
                sdk::stage<Decode>(
                    "decode", "image tokens from the encoder state: causal self-attention over a GPU KV cache, "
                              "cross-attention to the text, super-conditioning, top-k sampling on the GPU",
-                   {sdk::input("state", TESSERA_PORT_TENSOR, "the encoder state [2, text_token_count, embed_dim]"),
-                    sdk::input("tokens", TESSERA_PORT_TOKENS, "the tokenizer's rows (their pads mask the text)")},
-                   {sdk::output("image_tokens", TESSERA_PORT_TOKENS, "one row of image_token_count ids per image")},
+                   {sdk::input("state", TESSERA_PORT_TENSOR, "the encoder state [2 x prompts, text_token_count, embed_dim]"),
+                    sdk::input("tokens", TESSERA_PORT_TOKENS, "the tokenizer's rows, 2 per prompt (their pads mask the text)")},
+                   {sdk::output("image_tokens", TESSERA_PORT_TOKENS,
+                                "one row of image_token_count ids per image, prompt by prompt; image n draws with seed + n")},
                    {sdk::text_param("model", nullptr, true, "model directory"),
-                    sdk::int_param("images", 1, 1, 64, "images decoded together for the prompt"),
+                    sdk::int_param("images", 1, 1, 64, "images decoded together for each prompt"),
                     sdk::float_param("supercondition_factor", -1, -1, 1000,
                                      "uncond·(1−f) + cond·f; -1: the model's default"),
                     sdk::int_param("top_k", 0, 0, 16384, "keep the k likeliest tokens; 0: the model's default"),

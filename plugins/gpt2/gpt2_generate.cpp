@@ -86,7 +86,7 @@ class Generate : public sdk::Stage {
       throw std::runtime_error("the prompt's " + std::to_string(P) + " tokens and max_tokens " + std::to_string(max_tokens_) +
                                " exceed the model's context of " + std::to_string(c.n_positions) + " tokens");
 
-    Gpt2Cache cache = model_.new_cache(R);
+    Gpt2Cache cache = model_.new_cache(R, P + max_tokens_);
     Gpt2Scratch prompt_pass = model_.new_scratch(R, P), step_pass = model_.new_scratch(R, 1);
     sdk::Tensor prompt_ids(host_, TESSERA_DTYPE_I32, {R, P}, "gpt2.prompt");
     std::vector<int32_t> rows_ids;
@@ -120,7 +120,7 @@ class Generate : public sdk::Stage {
         penalty_kernel_.dispatch(s, {&logits, &seen}, push, {static_cast<uint32_t>((V + 63) / 64), static_cast<uint32_t>(R), 1});
       }
       s.op("sample", {{"logits", logits}, {"temperature", temperature_}, {"top_k", top_k_}, {"top_p", top_p_},
-                      {"seed", static_cast<int64_t>(seed)}, {"step", step}, {"out", next}});
+                      {"seed", static_cast<int64_t>(seed)}, {"step", step}, {"seed_per_row", true}, {"out", next}});
       if (penalty_ != 1.0) {
         const MarkPush push{static_cast<int32_t>(V), static_cast<int32_t>(R), static_cast<int32_t>(seen.info().offset),
                             static_cast<int32_t>(next.info().offset)};
@@ -236,7 +236,7 @@ class Score : public sdk::Stage {
     const int64_t K = static_cast<int64_t>(positions.size());
     sdk::Tensor ids(host_, TESSERA_DTYPE_I32, {1, T}, "gpt2.score_ids");
     ids.upload(t.ids);
-    Gpt2Cache cache = model_.new_cache(1);
+    Gpt2Cache cache = model_.new_cache(1, T);
     Gpt2Scratch pass = model_.new_scratch(1, T);
     sdk::Tensor logits(host_, TESSERA_DTYPE_F32, {K, c.vocab_size}, "gpt2.score_logits");
     sdk::Stream s(host_);

@@ -3,6 +3,7 @@
 // the GPU through the host's ops, with a KV cache per layer for R sequences decoded together.
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -119,12 +120,15 @@ class Gpt2Model {
 
   const Gpt2Config& config() const { return c_; }
 
-  Gpt2Cache new_cache(int64_t rows) const {
+  // Keys and values for `positions` positions of `rows` sequences: what the run will use, not the whole
+  // context (GPT-2 small at batch 8 would otherwise hold 600 MB of cache for a short answer).
+  Gpt2Cache new_cache(int64_t rows, int64_t positions) const {
     Gpt2Cache c;
     c.rows = rows;
+    const int64_t n = std::min(positions, c_.n_positions);
     for (int64_t l = 0; l < c_.n_layer; ++l) {
-      c.k.emplace_back(host_, TESSERA_DTYPE_F32, std::vector<int64_t>{rows, c_.n_positions, c_.n_embd}, "gpt2.k_cache");
-      c.v.emplace_back(host_, TESSERA_DTYPE_F32, std::vector<int64_t>{rows, c_.n_positions, c_.n_embd}, "gpt2.v_cache");
+      c.k.emplace_back(host_, TESSERA_DTYPE_F32, std::vector<int64_t>{rows, n, c_.n_embd}, "gpt2.k_cache");
+      c.v.emplace_back(host_, TESSERA_DTYPE_F32, std::vector<int64_t>{rows, n, c_.n_embd}, "gpt2.v_cache");
     }
     return c;
   }
@@ -161,13 +165,12 @@ class Gpt2Model {
       // Queries at pos..pos+T-1 see keys 0..their own position (causal over the cache).
       s.op("attention", {{"q", st.qkv.slice(-1, 0, C)}, {"k", cache.k[l].slice(1, 0, pos + T)},
                          {"v", cache.v[l].slice(1, 0, pos + T)}, {"out", st.a}, {"heads", c_.n_head}, {"causal", true}});
-      s.op("matmul", {{"a", st.a}, {"w", L.proj_w}, {"bias", L.proj_b}, {"out", st.h}});
-      s.op("add", {{"a", st.x}, {"b", st.h}, {"out", st.x}});
+      // The residual adds and the GELU ride in the matmuls' epilogues: decoding pays per dispatch.
+      s.op("matmul", {{"a", st.a}, {"w", L.proj_w}, {"bias", L.proj_b}, {"out", st.x}, {"accumulate", true}});
       s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", L.ln2_w}, {"bias", L.ln2_b}, {"eps", eps}});
-      s.op("matmul", {{"a", st.h}, {"w", L.fc_w}, {"bias", L.fc_b}, {"out", st.fc}});
-      s.op(c_.gelu_tanh ? "gelu_tanh" : "gelu_erf", {{"x", st.fc}, {"out", st.fc}});
-      s.op("matmul", {{"a", st.fc}, {"w", L.out_w}, {"bias", L.out_b}, {"out", st.h}});
-      s.op("add", {{"a", st.x}, {"b", st.h}, {"out", st.x}});
+      s.op("matmul", {{"a", st.h}, {"w", L.fc_w}, {"bias", L.fc_b}, {"out", st.fc},
+                      {"activation", c_.gelu_tanh ? "gelu_tanh" : "gelu_erf"}});
+      s.op("matmul", {{"a", st.fc}, {"w", L.out_w}, {"bias", L.out_b}, {"out", st.x}, {"accumulate", true}});
     }
     s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", lnf_w_}, {"bias", lnf_b_}, {"eps", eps}});
   }

@@ -151,6 +151,35 @@ TEST_F(DalleParity, GreedyTokensMatchWhileTheMarginAllows) {
   }
 }
 
+// A batch is the samples it replaces: prompts x images decoded together give image n of prompt p exactly the
+// tokens a run of that prompt alone with seed + (p * images + n) draws (sampled, not greedy).
+TEST_F(DalleParity, BatchedPromptsAndImagesEqualSeparateRuns) {
+  StageRunner tok(plugins_, "tessera.dalle.tokenizer", "tokenize", model());
+  StageRunner enc(plugins_, "tessera.dalle.encoder", "encode", model());
+  auto one = model(), batch = model();
+  batch["images"] = "2";
+  StageRunner dec_one(plugins_, "tessera.dalle.decoder", "decode", one);
+  StageRunner dec_batch(plugins_, "tessera.dalle.decoder", "decode", batch);
+  const PortValue texts = PortValue::texts({prompt(0), prompt(1)});
+  auto t = tok.run({{"text", &texts}});
+  auto e = enc.run({{"tokens", &t.at("tokens")}});
+  const uint64_t seed = 77;
+  const std::vector<int32_t> got = dec_batch.run({{"state", &e.at("state")}, {"tokens", &t.at("tokens")}}, seed)
+                                       .at("image_tokens").ids;
+  const size_t L = got.size() / 4;
+  ASSERT_EQ(got.size(), 4 * L);
+  for (int64_t p = 0; p < 2; ++p) {
+    auto [tokens, state] = encode(tok, enc, p);
+    for (int64_t n = 0; n < 2; ++n) {
+      const uint64_t row = static_cast<uint64_t>(p * 2 + n);
+      const std::vector<int32_t> alone =
+          dec_one.run({{"state", &state}, {"tokens", &tokens}}, seed + row).at("image_tokens").ids;
+      EXPECT_EQ(alone, std::vector<int32_t>(got.begin() + static_cast<long>(row * L), got.begin() + static_cast<long>((row + 1) * L)))
+          << "prompt " << p << ", image " << n;
+    }
+  }
+}
+
 TEST_F(DalleParity, DetokenizedImagesMatchTheReference) {
   StageRunner detok(plugins_, "tessera.vqgan", "detokenize", model());
   const std::vector<int32_t> greedy = golden_i32("greedy_tokens");

@@ -1,5 +1,6 @@
 // matmul against a double-precision CPU reference: both weight layouts, bias, batches, f16 weights,
 // sizes that are not multiples of any tile, strided inputs, guard regions, and bad arguments.
+#include <cmath>
 #include <tuple>
 
 #include "ops/matmul.hpp"
@@ -122,6 +123,66 @@ INSTANTIATE_TEST_SUITE_P(Shapes, PackedMatmulTest,
                                            PackedCase{1, 1, 33, 128, WeightLayout::out_in, DType::f16, true},
                                            PackedCase{2, 9, 48, 20, WeightLayout::in_out, DType::f32, true},
                                            PackedCase{1, 20, 17, 36, WeightLayout::in_out, DType::f16, false}));
+
+// The epilogue (activation, accumulate into out) on every kernel path: matvec with one and several rows,
+// the tiled kernels for both layouts with and without four-wide fetches, and packed weights.
+struct EpilogueCase {
+  int B, M, N, K;
+  WeightLayout layout;  // packed: packed from out_in
+  ops::Unary activation;
+  bool accumulate;
+};
+
+double activate(ops::Unary op, double x) {
+  switch (op) {
+    case ops::Unary::gelu_erf: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    case ops::Unary::gelu_tanh: return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    case ops::Unary::silu: return x / (1.0 + std::exp(-x));
+    case ops::Unary::relu: return x > 0 ? x : 0.0;
+    default: return x;
+  }
+}
+
+class MatmulEpilogueTest : public test::GpuTest, public ::testing::WithParamInterface<EpilogueCase> {};
+
+TEST_P(MatmulEpilogueTest, MatchesReference) {
+  const EpilogueCase c = GetParam();
+  const bool packed = c.layout == WeightLayout::packed;
+  const WeightLayout stored = packed ? WeightLayout::out_in : c.layout;
+  auto a = test::random_floats(static_cast<size_t>(c.B) * c.M * c.K, 21);
+  auto w = test::random_floats(static_cast<size_t>(c.N) * c.K, 22);
+  auto bias = test::random_floats(c.N, 23);
+  auto before = test::random_floats(static_cast<size_t>(c.B) * c.M * c.N, 24);
+  auto want = reference(a, w, &bias, c.B, c.M, c.N, c.K, stored, false);
+  for (size_t i = 0; i < want.size(); ++i)
+    want[i] = static_cast<float>(activate(c.activation, want[i]) + (c.accumulate ? before[i] : 0.0));
+
+  gpu::Tensor ta = c.B > 1 ? gpu::Tensor::from_f32(ctx(), a, {c.B, c.M, c.K}) : gpu::Tensor::from_f32(ctx(), a, {c.M, c.K});
+  const bool nk = stored == WeightLayout::out_in;
+  gpu::Tensor tw = gpu::Tensor::from_f32(ctx(), w, {nk ? c.N : c.K, nk ? c.K : c.N});
+  gpu::Tensor tp = packed ? ops::pack_weights(ctx(), tw, WeightLayout::out_in) : gpu::Tensor();
+  gpu::Tensor tb = gpu::Tensor::from_f32(ctx(), bias, {c.N});
+  test::Guarded out = c.B > 1 ? test::Guarded(ctx(), DType::f32, {c.B, c.M, c.N}) : test::Guarded(ctx(), DType::f32, {c.M, c.N});
+  gpu::upload(out.view(), before);
+
+  gpu::Stream s(ctx());
+  ops::matmul(s, ta, packed ? tp.view() : tw.view(), out, c.layout, tb.view(), ops::Epilogue{c.activation, c.accumulate});
+  s.run();
+  EXPECT_LT(test::normalized_error(out.read_f32(), want), 1e-5);
+  out.check_guards();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Paths, MatmulEpilogueTest,
+    ::testing::Values(EpilogueCase{1, 1, 67, 40, WeightLayout::out_in, ops::Unary::gelu_tanh, false},    // matvec
+                      EpilogueCase{1, 1, 67, 40, WeightLayout::out_in, ops::Unary::identity, true},      // residual
+                      EpilogueCase{3, 1, 33, 16, WeightLayout::out_in, ops::Unary::silu, true},         // [B,1,K]
+                      EpilogueCase{1, 3, 70, 36, WeightLayout::out_in, ops::Unary::relu, true},         // rows
+                      EpilogueCase{1, 13, 29, 20, WeightLayout::out_in, ops::Unary::gelu_erf, true},    // tiled vec4
+                      EpilogueCase{2, 9, 21, 13, WeightLayout::out_in, ops::Unary::gelu_tanh, true},    // tiled scalar
+                      EpilogueCase{1, 11, 36, 24, WeightLayout::in_out, ops::Unary::gelu_tanh, true},   // kn vec4
+                      EpilogueCase{1, 7, 10, 9, WeightLayout::in_out, ops::Unary::silu, false},         // kn scalar
+                      EpilogueCase{1, 17, 45, 32, WeightLayout::packed, ops::Unary::gelu_erf, true}));  // packed
 
 TEST_F(MatmulTest, PackedWeightsRejectWhatTheyCannotServe) {
   gpu::Tensor odd(ctx(), DType::f32, {8, 6});

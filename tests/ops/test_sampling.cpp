@@ -224,6 +224,33 @@ TEST_F(SamplingTest, DrawsAreDeterministicAndReplayOnTheCpu) {
   EXPECT_GT(checked, 80);
 }
 
+// seed_per_row: row r of a batch draws exactly what a one-row run with seed + r draws (--count as a batch).
+TEST_F(SamplingTest, SeedPerRowMakesABatchEqualSeparateRuns) {
+  const int R = 6, V = 777;
+  auto l = test::random_floats(static_cast<size_t>(R) * V, 19, -2.0f, 2.0f);
+  gpu::Tensor t = gpu::Tensor::from_f32(ctx(), l, {R, V});
+  ops::SampleParams p;
+  p.temperature = 1.5f;
+  p.top_k = 200;
+  p.top_p = 0.9f;
+  p.seed = 0xFFFFFFFEu;  // wraps past 2^32 within the batch
+  p.step = 5;
+  p.seed_per_row = true;
+  const auto batch = run(t, p, R);
+  p.seed_per_row = false;
+  const auto shared_seed = run(t, p, R);
+  int differs = 0;
+  for (int r = 0; r < R; ++r) {
+    std::vector<float> row(l.begin() + r * V, l.begin() + (r + 1) * V);
+    gpu::Tensor one = gpu::Tensor::from_f32(ctx(), row, {1, V});
+    ops::SampleParams q = p;
+    q.seed = p.seed + static_cast<uint32_t>(r);
+    EXPECT_EQ(run(one, q, 1)[0], batch[r]) << "row " << r;
+    differs += shared_seed[r] != batch[r];
+  }
+  EXPECT_GT(differs, 0) << "seed_per_row changed nothing";
+}
+
 TEST_F(SamplingTest, DrawsStayInTopKAndNucleusOnLargeVocabularies) {
   for (int V : {16384, 50257}) {
     const int R = 4;

@@ -160,7 +160,7 @@ TEST(PipelineTest, CyclesDuplicatesAndUnknownKeys) {
                    "configs/t.yaml:15:21: stage 'decode', input 'state': unknown stage 'encode' in \"encode.state\""}));
   EXPECT_EQ(problems(edit("outputs:", "output:")),
             Lines{"configs/t.yaml:24:1: pipeline: unknown key 'output' (expected one of: pipeline, description, "
-                  "plugins, inputs, stages, outputs)"});
+                  "plugins, inputs, batch, stages, outputs)"});
 }
 
 TEST(PipelineTest, OutputsMustComeFromAStageAndFitTheirFile) {

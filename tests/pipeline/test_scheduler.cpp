@@ -63,7 +63,7 @@ TEST_F(SchedulerTest, RunsStagesAndWritesOutputsWithTheirParameters) {
   EXPECT_EQ(img.rgb[2], 255 - 5);
   EXPECT_EQ(img.rgb[(2 * 6 + 5) * 3 + 0], 0);
   EXPECT_EQ(text, (io::TextChunks{{"pipeline", "chain"}, {"seed", "5"}, {"input.note", "hello"}, {"source.width", "6"},
-                                   {"source.height", "3"}}));  // every stage parameter as used
+                                   {"source.height", "3"}, {"source.images", "1"}}));  // every stage parameter as used
   std::ifstream caption(out_ / "chain-5.txt");
   std::string line;
   std::getline(caption, line);
@@ -86,6 +86,50 @@ TEST_F(SchedulerTest, SamplesGetConsecutiveSeedsAndInstancesAreReused) {
   s.run(o);
   EXPECT_EQ(s.instances_created(), 4) << "only the stage whose parameters changed is made again";
   EXPECT_EQ(io::read_image((out_ / "chain-41.png").string()).width, 5);
+}
+
+// `batch: images`: --count N runs the graph once with images = N (times its own value); the items are
+// the images sequential samples would have made (image i has seed + i), each in a file of its own.
+TEST_F(SchedulerTest, ABatchPipelineMakesItsCountInOneRun) {
+  Scheduler s = make(R"(pipeline: batched
+inputs:
+  images: {type: int, default: 1}
+batch: images
+stages:
+  source: {plugin: test.run, stage: gradient, params: {width: 2, height: 2, images: $images}}
+outputs:
+  picture: {from: source.image, file: "{pipeline}-{seed}.png"}
+)");
+  RunOptions o;
+  o.out_dir = out_.string();
+  o.seed = 7;
+  o.count = 3;
+  const RunResult r = s.run(o);
+  ASSERT_EQ(r.files.size(), 3u);  // sequential samples would have written batched-7.png, batched-8.png, ...
+  for (int i = 0; i < 3; ++i) {
+    io::TextChunks text;
+    const io::Image img = io::read_image((out_ / ("batched-7-" + std::to_string(i) + ".png")).string(), &text);
+    EXPECT_EQ(img.rgb[2], 7 + i) << "image " << i;
+    EXPECT_EQ(text[2], (std::pair<std::string, std::string>{"input.images", "3"}));
+  }
+  o.inputs["images"] = "2";  // --count multiplies the batch input
+  o.count = 2;
+  EXPECT_EQ(s.run(o).files.size(), 4u);
+}
+
+TEST_F(SchedulerTest, ABatchKeyMustNameAnIntInput) {
+  try {
+    make("pipeline: p\ninputs:\n  note: {type: text}\nbatch: note\nstages:\n  a: {plugin: test.run, stage: gradient}\n");
+    ADD_FAILURE() << "no error";
+  } catch (const PipelineError& e) {
+    EXPECT_EQ(std::string(e.what()), "configs/test.yaml:4:8: batch: input 'note' must be of type int, found text");
+  }
+  try {
+    make("pipeline: p\nbatch: images\nstages:\n  a: {plugin: test.run, stage: gradient}\n");
+    ADD_FAILURE() << "no error";
+  } catch (const PipelineError& e) {
+    EXPECT_EQ(std::string(e.what()), "configs/test.yaml:2:8: batch: no input named 'images' (expected an int input)");
+  }
 }
 
 TEST_F(SchedulerTest, IndependentBranchesRunAtTheSameTime) {

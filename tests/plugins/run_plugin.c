@@ -8,7 +8,7 @@
 #include "tessera/plugin.h"
 
 typedef struct gradient {
-  int64_t width, height;
+  int64_t width, height, images;
 } gradient_t;
 
 static tessera_status_t gradient_create(const tessera_host_t* host, const tessera_param_value_t* params, uint32_t count,
@@ -21,9 +21,11 @@ static tessera_status_t gradient_create(const tessera_host_t* host, const tesser
   }
   g->width = 8;
   g->height = 4;
+  g->images = 1;
   for (uint32_t i = 0; i < count; ++i) {
     if (!strcmp(params[i].name, "width")) g->width = params[i].i;
     if (!strcmp(params[i].name, "height")) g->height = params[i].i;
+    if (!strcmp(params[i].name, "images")) g->images = params[i].i;
   }
   *instance = g;
   return TESSERA_OK;
@@ -35,20 +37,21 @@ static tessera_status_t gradient_run(void* instance, const tessera_run_t* r, tes
   (void)error;
   const gradient_t* g = instance;
   const size_t n = (size_t)(g->width * g->height * 3);
-  uint8_t* px = malloc(n);
+  uint8_t* px = malloc(n * (size_t)g->images);
   if (!px) return TESSERA_OUT_OF_MEMORY;
-  for (int64_t y = 0; y < g->height; ++y)
-    for (int64_t x = 0; x < g->width; ++x) {
-      uint8_t* p = px + (y * g->width + x) * 3;
-      p[0] = (uint8_t)(x * 255 / (g->width > 1 ? g->width - 1 : 1));
-      p[1] = (uint8_t)(y * 255 / (g->height > 1 ? g->height - 1 : 1));
-      p[2] = (uint8_t)(r->seed & 0xff);
-    }
+  for (int64_t i = 0; i < g->images; ++i) /* image i of a batch draws with seed + i */
+    for (int64_t y = 0; y < g->height; ++y)
+      for (int64_t x = 0; x < g->width; ++x) {
+        uint8_t* p = px + (size_t)i * n + (y * g->width + x) * 3;
+        p[0] = (uint8_t)(x * 255 / (g->width > 1 ? g->width - 1 : 1));
+        p[1] = (uint8_t)(y * 255 / (g->height > 1 ? g->height - 1 : 1));
+        p[2] = (uint8_t)((r->seed + (uint64_t)i) & 0xff);
+      }
   tessera_value_t v;
   memset(&v, 0, sizeof v);
   v.struct_size = sizeof v;
   v.type = TESSERA_PORT_IMAGE;
-  v.count = 1;
+  v.count = (uint32_t)g->images;
   v.pixels = px;
   v.width = (uint32_t)g->width;
   v.height = (uint32_t)g->height;
@@ -135,13 +138,15 @@ static const tessera_port_t text_out[] = {{sizeof(tessera_port_t), "text", TESSE
 static const tessera_param_t gradient_params[] = {
     {sizeof(tessera_param_t), "width", TESSERA_PARAM_INT, "8", TESSERA_PARAM_HAS_MIN | TESSERA_PARAM_HAS_MAX, 1, 512, ""},
     {sizeof(tessera_param_t), "height", TESSERA_PARAM_INT, "4", TESSERA_PARAM_HAS_MIN | TESSERA_PARAM_HAS_MAX, 1, 512, ""},
+    {sizeof(tessera_param_t), "images", TESSERA_PARAM_INT, "1", TESSERA_PARAM_HAS_MIN | TESSERA_PARAM_HAS_MAX, 1, 64,
+     "images made together; image i has seed + i"},
 };
 static const tessera_param_t sleep_params[] = {
     {sizeof(tessera_param_t), "ms", TESSERA_PARAM_INT, "200", TESSERA_PARAM_HAS_MIN, 0, 0, "how long"},
 };
 
 static const tessera_stage_t stages[] = {
-    {sizeof(tessera_stage_t), "gradient", "an image from nothing", NULL, 0, image_out, 1, gradient_params, 2,
+    {sizeof(tessera_stage_t), "gradient", "an image from nothing", NULL, 0, image_out, 1, gradient_params, 3,
      gradient_create, gradient_run, free_instance},
     {sizeof(tessera_stage_t), "invert", "255 - pixel", image_in, 1, image_out, 1, NULL, 0, no_params, invert_run,
      free_instance},
