@@ -87,7 +87,10 @@ int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std:
   }
   fs::remove_all(o.out_dir);
 
-  std::string torch_cmd = "/usr/bin/python3 " TESSERA_SOURCE_DIR "/tools/bench_torch_dalle.py '" + model + "' " +
+  // OpenBLAS would otherwise start threads of its own beside torch's.
+  std::string torch_cmd = "OMP_NUM_THREADS=" + std::to_string(threads) + " OPENBLAS_NUM_THREADS=" +
+                          std::to_string(threads) + " /usr/bin/python3 " TESSERA_SOURCE_DIR "/tools/bench_torch_dalle.py '" +
+                          model + "' " +
                           std::to_string(images) + " " + std::to_string(runs) + " " + std::to_string(threads) +
                           " 2>/dev/null";
   std::string torch_out;

@@ -4,6 +4,10 @@
 // token drawn on the GPU; the host reads back one id per sequence per step to stream text and check stops.
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
 
 #include "gpt2/gpt2_bpe.hpp"
 #include "gpt2/gpt2_model.hpp"
@@ -38,12 +42,25 @@ std::vector<std::string> split_stops(const std::string& s) {
   return out;
 }
 
+// Stage instances that differ only in generation settings (max_tokens, sampling, sequences) share one copy
+// of a model's weights on a device: changing a setting in a long-lived process does not load them again.
+std::shared_ptr<const Gpt2Model> shared_model(const sdk::Host& host, const std::string& dir, bool f16) {
+  static std::mutex mutex;
+  static std::map<std::tuple<const void*, std::string, bool>, std::weak_ptr<const Gpt2Model>> loaded;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::weak_ptr<const Gpt2Model>& slot = loaded[{host.raw(), dir, f16}];
+  if (std::shared_ptr<const Gpt2Model> model = slot.lock()) return model;
+  auto model = std::make_shared<const Gpt2Model>(host, dir, f16);
+  slot = model;
+  return model;
+}
+
 class Generate : public sdk::Stage {
  public:
   Generate(const sdk::Params& p, const sdk::Host& host)
       : host_(host),
-        model_(host, p.text("model"), p.boolean("f16_weights")),
-        tokenizer_(Tokenizer::load(model_.config().dir)),
+        model_(shared_model(host, p.text("model"), p.boolean("f16_weights"))),
+        tokenizer_(Tokenizer::load(model_->config().dir)),
         max_tokens_(p.integer("max_tokens")),
         sequences_(p.integer("sequences")),
         temperature_(p.number("temperature")),
@@ -57,13 +74,13 @@ class Generate : public sdk::Stage {
                         {TESSERA_BINDING_STORAGE, TESSERA_BINDING_TEXEL}, sizeof(PenaltyPush)),
         mark_kernel_(host, "gpt2.mark_seen", mark_seen_spirv, sizeof mark_seen_spirv,
                      {TESSERA_BINDING_STORAGE, TESSERA_BINDING_TEXEL}, sizeof(MarkPush)) {
-    if (top_k_ > model_.config().vocab_size)
+    if (top_k_ > model_->config().vocab_size)
       throw std::runtime_error("top_k " + std::to_string(top_k_) + " exceeds the vocabulary of " +
-                               std::to_string(model_.config().vocab_size));
+                               std::to_string(model_->config().vocab_size));
   }
 
   void run(sdk::Run& r) override {
-    const Gpt2Config& c = model_.config();
+    const Gpt2Config& c = model_->config();
     const int64_t R = sequences_, V = c.vocab_size, C = c.n_embd;
     // The prompt as text, or as ids (from a tokenizer stage, or exact ids for tests).
     const bool have_text = r.value("text") != nullptr, have_ids = r.value("tokens") != nullptr;
@@ -86,8 +103,8 @@ class Generate : public sdk::Stage {
       throw std::runtime_error("the prompt's " + std::to_string(P) + " tokens and max_tokens " + std::to_string(max_tokens_) +
                                " exceed the model's context of " + std::to_string(c.n_positions) + " tokens");
 
-    Gpt2Cache cache = model_.new_cache(R, P + max_tokens_);
-    Gpt2Scratch prompt_pass = model_.new_scratch(R, P), step_pass = model_.new_scratch(R, 1);
+    Gpt2Cache cache = model_->new_cache(R, P + max_tokens_);
+    Gpt2Scratch prompt_pass = model_->new_scratch(R, P), step_pass = model_->new_scratch(R, 1);
     sdk::Tensor prompt_ids(host_, TESSERA_DTYPE_I32, {R, P}, "gpt2.prompt");
     std::vector<int32_t> rows_ids;
     for (int64_t row = 0; row < R; ++row) rows_ids.insert(rows_ids.end(), ids.begin(), ids.end());
@@ -105,8 +122,8 @@ class Generate : public sdk::Stage {
 
     if (include_prompt_ && R == 1) r.stream("text", prompt);
     sdk::Stream s(host_);
-    model_.forward(s, cache, prompt_pass, prompt_ids, 0);
-    model_.head(s, last_position(prompt_pass), logits);
+    model_->forward(s, cache, prompt_pass, prompt_ids, 0);
+    model_->head(s, last_position(prompt_pass), logits);
 
     std::vector<std::string> text(static_cast<size_t>(R));
     std::vector<std::vector<int32_t>> generated(static_cast<size_t>(R));
@@ -128,8 +145,8 @@ class Generate : public sdk::Stage {
       }
       const bool last = step + 1 == max_tokens_;
       if (!last) {  // the next position goes in the same submission: the host only reads the ids
-        model_.forward(s, cache, step_pass, next.reshape({R, 1}), P + step);
-        model_.head(s, step_pass.h.reshape({R, C}), logits);
+        model_->forward(s, cache, step_pass, next.reshape({R, 1}), P + step);
+        model_->head(s, step_pass.h.reshape({R, C}), logits);
       }
       s.finish();
       const std::vector<int32_t> drawn = next.download_i32();
@@ -196,7 +213,7 @@ class Generate : public sdk::Stage {
   }
 
   sdk::Host host_;
-  Gpt2Model model_;
+  std::shared_ptr<const Gpt2Model> model_;
   Tokenizer tokenizer_;
   int64_t max_tokens_, sequences_;
   double temperature_;
@@ -211,10 +228,10 @@ class Generate : public sdk::Stage {
 // perplexity).
 class Score : public sdk::Stage {
  public:
-  Score(const sdk::Params& p, const sdk::Host& host) : host_(host), model_(host, p.text("model"), p.boolean("f16_weights")) {}
+  Score(const sdk::Params& p, const sdk::Host& host) : host_(host), model_(shared_model(host, p.text("model"), p.boolean("f16_weights"))) {}
 
   void run(sdk::Run& r) override {
-    const Gpt2Config& c = model_.config();
+    const Gpt2Config& c = model_->config();
     const sdk::Tokens t = r.tokens("tokens");
     if (t.rows != 1) throw std::runtime_error("tokens: expected 1 row, found " + std::to_string(t.rows));
     const int64_t T = t.length;
@@ -236,18 +253,18 @@ class Score : public sdk::Stage {
     const int64_t K = static_cast<int64_t>(positions.size());
     sdk::Tensor ids(host_, TESSERA_DTYPE_I32, {1, T}, "gpt2.score_ids");
     ids.upload(t.ids);
-    Gpt2Cache cache = model_.new_cache(1, T);
-    Gpt2Scratch pass = model_.new_scratch(1, T);
+    Gpt2Cache cache = model_->new_cache(1, T);
+    Gpt2Scratch pass = model_->new_scratch(1, T);
     sdk::Tensor logits(host_, TESSERA_DTYPE_F32, {K, c.vocab_size}, "gpt2.score_logits");
     sdk::Stream s(host_);
-    model_.forward(s, cache, pass, ids, 0);
+    model_->forward(s, cache, pass, ids, 0);
     const sdk::Tensor hidden = pass.h.reshape({T, c.n_embd});
     if (r.value("positions")) {
       sdk::Tensor picked(host_, TESSERA_DTYPE_F32, {K, c.n_embd}, "gpt2.score_rows");
       for (int64_t k = 0; k < K; ++k) s.op("copy", {{"x", hidden.slice(0, positions[static_cast<size_t>(k)], 1)}, {"out", picked.slice(0, k, 1)}});
-      model_.head(s, picked, logits);
+      model_->head(s, picked, logits);
     } else {
-      model_.head(s, hidden, logits);
+      model_->head(s, hidden, logits);
     }
     s.finish();
     r.set_tensor("logits", logits);
@@ -255,7 +272,7 @@ class Score : public sdk::Stage {
 
  private:
   sdk::Host host_;
-  Gpt2Model model_;
+  std::shared_ptr<const Gpt2Model> model_;
 };
 
 }  // namespace
