@@ -66,7 +66,9 @@ int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std:
   const json::Value cfg = json::parse(cfg_text.str());
   const int64_t tokens_per_image = cfg.at("image_token_count").integer();
 
+  gpu::Context ctx(options);  // ours, to read its memory figures
   plugin::PluginSet plugins(options);
+  plugins.services().use_context(ctx);
   for (const auto& d : plugin::default_plugin_dirs()) plugins.load_directory(d);
   pipeline::Scheduler scheduler(
       plugins, pipeline::load_pipeline(TESSERA_SOURCE_DIR "/configs/text-to-image.yaml", plugins.contracts()));
@@ -86,6 +88,8 @@ int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std:
     detok.push_back(res.stage_seconds.at("detokenize"));
   }
   fs::remove_all(o.out_dir);
+  // Weights stay with the stage instances after a run; everything else a run allocates is freed by then.
+  const gpu::MemoryStats mem = ctx.allocator().stats();
 
   // OpenBLAS would otherwise start threads of its own beside torch's.
   std::string torch_cmd = "OMP_NUM_THREADS=" + std::to_string(threads) + " OPENBLAS_NUM_THREADS=" +
@@ -122,6 +126,10 @@ int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std:
           ref_total > 0 ? ref_total / images : 0, "ours includes tokenizer, grid and PNG");
   rep.row("encode", "s", median(encode), torch_name, t_enc, "");
   rep.row("detokenize", "s", median(detok), torch_name, t_detok, "");
+  rep.row("peak GPU memory", "MB", static_cast<double>(mem.peak_device_in_use) / 1e6, "", 0,
+          "weights " + std::to_string(mem.device_in_use / 1000000) + " MB; per image beyond the weights " +
+              std::to_string((mem.peak_device_in_use - mem.device_in_use) / 1000 / static_cast<uint64_t>(images)) +
+              " kB");
   return 0;
 }
 

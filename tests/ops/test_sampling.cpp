@@ -12,6 +12,7 @@
 
 #include "ops/sampling.hpp"
 #include "support/gpu_test.hpp"
+#include "support/sampling_replay.hpp"
 
 namespace tessera {
 namespace {
@@ -52,22 +53,7 @@ std::vector<double> kept_distribution(const std::vector<float>& l, float tempera
   return q;
 }
 
-// The shader's hash and Gumbel-max draw, replayed on the CPU in float.
-uint32_t pcg4d_x(uint32_t x, uint32_t y, uint32_t z, uint32_t w) {
-  uint32_t v[4] = {x, y, z, w};
-  for (uint32_t& a : v) a = a * 1664525u + 1013904223u;
-  auto mix = [&] {
-    v[0] += v[1] * v[3];
-    v[1] += v[2] * v[0];
-    v[2] += v[0] * v[1];
-    v[3] += v[1] * v[2];
-  };
-  mix();
-  for (uint32_t& a : v) a ^= a >> 16u;
-  mix();
-  return v[0];
-}
-
+// The shader's Gumbel-max draw, replayed on the CPU in float.
 struct Replay {
   int id;
   float margin;  // gap between the winner's and the runner-up's perturbed logit
@@ -80,8 +66,7 @@ Replay replay(const std::vector<float>& l, const std::vector<double>& kept, floa
   int id = -1;
   for (size_t i = 0; i < l.size(); ++i) {
     if (kept[i] == 0) continue;
-    const uint32_t h = pcg4d_x(static_cast<uint32_t>(i), row, step, seed);
-    const float u = (static_cast<float>(h >> 8u) + 0.5f) * (1.0f / 16777216.0f);
+    const float u = test::draw_uniform(static_cast<uint32_t>(i), row, step, seed);
     const float g = (l[i] - mx) * (1.0f / temperature) - std::log(-std::log(u));
     if (g > best) {
       second = best;

@@ -100,9 +100,10 @@ def compute(model_dir: str, prompts: Sequence[Optional[str]] = PROMPTS, raw_prom
         long_ids = long_ids[:Pn]
     long_pos = sorted({0, Pn // 2 - 1, Pn - 2, Pn - 1})
     long_lg = model(torch.tensor([long_ids]))[0][0][long_pos]
-    # logits processors
+    # logits processors, on the next-token logits after `seen` (the first prompt and 4 greedy tokens), so a
+    # generator fed `seen` as its prompt sees exactly these logits and this penalty set
     seen = ids[0] + greedy[0][:4]
-    lin = tf[0][-1]
+    lin = model(torch.tensor([seen]))[0][0][-1]
     lout = process_logits(lin[None], torch.tensor([seen]), **PROCESSORS)[0]
     tensors = [
         ("prompt_ids", np.array(sum(ids, []), np.int32)),
