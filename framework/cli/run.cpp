@@ -126,7 +126,8 @@ int run(const Globals& g, const std::vector<std::string>& args) {
       }
     };
     // --prompts FILE: every non-empty line is a prompt; prompt i runs its samples with seeds
-    // seed + i * count, ..., so every image has a seed of its own.
+    // seed + i * count, ..., so every image has a seed of its own. A pipeline that batches its prompt
+    // (batch: {texts: prompt}) gets them all in one run, with the same seeds.
     std::vector<std::string> prompts;
     if (!prompts_file.empty()) {
       std::ifstream in(prompts_file);
@@ -154,6 +155,10 @@ int run(const Globals& g, const std::vector<std::string>& args) {
     std::signal(SIGINT, on_interrupt);
     pipeline::RunResult r;
     if (prompts.empty()) {
+      r = scheduler.run(options);
+    } else if (scheduler.pipeline().batch_texts == "prompt") {
+      // The stages take several prompts at once: one GPU batch, the same seeds as one run per prompt.
+      options.text_items["prompt"] = prompts;
       r = scheduler.run(options);
     } else {
       const uint64_t base = options.seed;

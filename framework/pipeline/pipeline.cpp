@@ -278,14 +278,23 @@ Pipeline parse_pipeline(const std::string& yaml, const std::string& path, const 
   }
   const std::filesystem::path base = std::filesystem::path(path).parent_path();
 
-  YAML::Node stages_node, outputs_node, batch_node;
-  bool have_stages = false, have_outputs = false, have_batch = false;
+  YAML::Node stages_node, outputs_node, batch_count_node, batch_texts_node;
+  bool have_stages = false, have_outputs = false, have_batch_count = false, have_batch_texts = false;
   r.for_each_entry(root, "pipeline", {"pipeline", "description", "plugins", "inputs", "batch", "stages", "outputs"},
                    [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
     if (key == "pipeline" && r.expect_kind(v, YAML::NodeType::Scalar, "pipeline", "a name")) p.name = v.Scalar();
-    if (key == "batch" && r.expect_kind(v, YAML::NodeType::Scalar, "batch", "the name of an int input")) {
-      batch_node = v;
-      have_batch = true;
+    if (key == "batch") {
+      // `batch: images`, or `batch: {count: images, texts: prompt}`
+      if (v.IsScalar()) {
+        batch_count_node = v;
+        have_batch_count = true;
+      } else if (r.expect_kind(v, YAML::NodeType::Map, "batch", "the name of an int input, or {count:, texts:}")) {
+        r.for_each_entry(v, "batch", {"count", "texts"}, [&](const std::string& field, const YAML::Node&, const YAML::Node& fv) {
+          if (!r.expect_kind(fv, YAML::NodeType::Scalar, "batch, " + field, "an input name")) return;
+          (field == "count" ? batch_count_node : batch_texts_node) = fv;
+          (field == "count" ? have_batch_count : have_batch_texts) = true;
+        });
+      }
     }
     if (key == "description" && r.expect_kind(v, YAML::NodeType::Scalar, "description", "text"))
       p.description = v.Scalar();
@@ -336,17 +345,20 @@ Pipeline parse_pipeline(const std::string& yaml, const std::string& path, const 
       have_outputs = true;
     }
   });
-  if (have_batch) {
-    // `batch: images`: the stages decode that many samples together, so --count N runs once with images = N.
-    const PipelineInput* in = p.input(batch_node.Scalar());
+  // `batch:` names inputs, which must exist with the right type: count (int) sets how many samples the
+  // stages make together; texts (text) may carry several items, each its own sample, in the same run.
+  auto batch_input = [&](const YAML::Node& n, InputType type, const char* expected, std::string* out) {
+    const PipelineInput* in = p.input(n.Scalar());
     if (!in)
-      r.problem(r.at(batch_node), "batch: no input named '" + batch_node.Scalar() + "' (expected an int input)");
-    else if (in->type != InputType::integer)
-      r.problem(r.at(batch_node), "batch: input '" + in->name + "' must be of type int, found " +
-                                      std::string(input_type_name(in->type)));
+      r.problem(r.at(n), "batch: no input named '" + n.Scalar() + "' (expected " + expected + ")");
+    else if (in->type != type)
+      r.problem(r.at(n), "batch: input '" + in->name + "' must be of type " + input_type_name(type) + ", found " +
+                             std::string(input_type_name(in->type)));
     else
-      p.batch_input = in->name;
-  }
+      *out = in->name;
+  };
+  if (have_batch_count) batch_input(batch_count_node, InputType::integer, "an int input", &p.batch_input);
+  if (have_batch_texts) batch_input(batch_texts_node, InputType::text, "a text input", &p.batch_texts);
 
   if (!have_stages) {
     r.problem(r.at(root), "pipeline: missing stages:");

@@ -73,6 +73,10 @@ struct Pipeline {
   // runs the graph once with that input set to N, sample i drawing with seed + i. Empty: samples run one
   // after another.
   std::string batch_input;
+  // The text input that may carry several items in one run (`batch: {count: images, texts: prompt}`):
+  // `--prompts FILE` then decodes every prompt in one GPU batch, item p's sample i drawing with
+  // seed + p * images + i, as the same prompts run one after another would.
+  std::string batch_texts;
   std::vector<Stage> stages;  // in dependency order after validation
   std::vector<PipelineOutput> outputs;
 

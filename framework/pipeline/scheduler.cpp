@@ -188,6 +188,18 @@ RunResult Scheduler::run(const RunOptions& options) {
     }
     override_of[st->id][spec->name] = value;
   }
+  for (const auto& [name, items] : options.text_items) {
+    if (name != pipeline_.batch_texts)
+      problems.push_back("--input " + name + ": pipeline '" + pipeline_.name + "' does not take several items for '" +
+                         name + "' in one run (no batch: {texts: " + name + "})");
+    else if (items.empty())
+      problems.push_back("--input " + name + ": no items");
+    else {
+      std::string joined;  // what parameters and the PNG tEXt see: the items, one per line
+      for (size_t i = 0; i < items.size(); ++i) joined += (i ? "\n" : "") + items[i];
+      input_text[name] = joined;
+    }
+  }
   if (options.count < 1) problems.push_back("--count must be at least 1");
   // A pipeline whose stages batch (`batch: images`) makes --count N samples in one run of the graph: the
   // batch input is multiplied by N, and the stages give sample i the seed + i it would have had alone.
@@ -209,7 +221,13 @@ RunResult Scheduler::run(const RunOptions& options) {
     v.view.count = 1;
     if (in.type == InputType::text) {
       v.view.type = TESSERA_PORT_TEXT;
-      v.strings = {input_text[in.name]};
+      const auto items = options.text_items.find(in.name);
+      if (items != options.text_items.end()) {
+        v.strings = items->second;
+        v.view.count = static_cast<uint32_t>(items->second.size());
+      } else {
+        v.strings = {input_text[in.name]};
+      }
     } else if (in.type == InputType::image) {
       const io::Image img = io::read_image(input_text[in.name]);
       v.view.type = TESSERA_PORT_IMAGE;

@@ -26,6 +26,9 @@ struct ProgressEvent {
 struct RunOptions {
   std::map<std::string, std::string> inputs;     // pipeline input name -> value (text, or a file path)
   std::map<std::string, std::string> overrides;  // "stage.param" -> value, checked like the YAML
+  // Several items for the pipeline's batch texts input (batch: {texts: prompt}), all in one run; replaces
+  // that input's value in `inputs`.
+  std::map<std::string, std::vector<std::string>> text_items;
   std::string out_dir = ".";
   uint64_t seed = 0;  // sample i runs with seed + i
   int count = 1;

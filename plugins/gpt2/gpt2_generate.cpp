@@ -85,6 +85,8 @@ class Generate : public sdk::Stage {
     // The prompt as text, or as ids (from a tokenizer stage, or exact ids for tests).
     const bool have_text = r.value("text") != nullptr, have_ids = r.value("tokens") != nullptr;
     if (have_text == have_ids) throw std::runtime_error("connect exactly one of the inputs 'text' and 'tokens'");
+    if (have_text && r.texts("text").size() != 1)
+      throw std::runtime_error("generate continues one prompt per run, found " + std::to_string(r.texts("text").size()));
     const std::string prompt = have_text ? r.texts("text").at(0) : std::string();
     std::vector<int32_t> ids;
     if (have_text) {

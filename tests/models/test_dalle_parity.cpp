@@ -4,14 +4,18 @@
 // TESSERA_GOLDEN_DIR holds golden.json + golden.safetensors; TESSERA_MODEL_DIR the model directory.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unistd.h>
 
+#include "io/files.hpp"
 #include "io/safetensors.hpp"
+#include "pipeline/scheduler.hpp"
 #include "support/gpu_test.hpp"
 #include "support/stage_runner.hpp"
 #include "tessera/json.hpp"
@@ -178,6 +182,40 @@ TEST_F(DalleParity, BatchedPromptsAndImagesEqualSeparateRuns) {
           << "prompt " << p << ", image " << n;
     }
   }
+}
+
+// The whole pipeline, as `tessera run configs/text-to-image.yaml --prompts FILE` runs it: two prompts in one
+// run (batch: {texts: prompt}) give the grid of the pictures that one run per prompt gives with seeds S, S+1.
+TEST_F(DalleParity, PromptsFromAFileRunAsOneBatchWithTheirOwnSeeds) {
+  if (fs::path(model_dir_).filename() != "tiny-dalle") GTEST_SKIP() << "the bundled model only";
+  const fs::path out = fs::temp_directory_path() / ("tessera-prompts-" + std::to_string(::getpid()));
+  pipeline::Scheduler sched(plugins_,
+                            pipeline::load_pipeline(TESSERA_SOURCE_DIR "/configs/text-to-image.yaml", plugins_.contracts()));
+  pipeline::RunOptions o;
+  o.out_dir = out.string();
+  o.inputs = {{"model", model_dir_}, {"upscale", "1"}};
+  o.seed = 21;
+  o.text_items["prompt"] = {prompt(0), prompt(1)};
+  const pipeline::RunResult batch = sched.run(o);
+  ASSERT_EQ(batch.files.size(), 1u);
+  io::TextChunks text;
+  const io::Image grid = io::read_image(batch.files[0], &text);
+  EXPECT_NE(std::find(text.begin(), text.end(), std::pair<std::string, std::string>{"input.prompt", prompt(0) + "\n" + prompt(1)}),
+            text.end());
+  o.text_items.clear();
+  for (int p = 0; p < 2; ++p) {
+    o.inputs["prompt"] = prompt(p);
+    o.seed = 21 + static_cast<uint64_t>(p);
+    const io::Image alone = io::read_image(sched.run(o).files.at(0));
+    ASSERT_EQ(grid.height, alone.height);
+    ASSERT_EQ(grid.width, 2 * alone.width + 1);  // two across, a gap of 1
+    for (int y = 0; y < alone.height; ++y)
+      for (int x = 0; x < alone.width * 3; ++x)
+        ASSERT_EQ(grid.rgb[static_cast<size_t>(y * grid.width * 3 + p * (alone.width + 1) * 3 + x)],
+                  alone.rgb[static_cast<size_t>(y * alone.width * 3 + x)])
+            << "prompt " << p << " at row " << y;
+  }
+  fs::remove_all(out);
 }
 
 TEST_F(DalleParity, DetokenizedImagesMatchTheReference) {

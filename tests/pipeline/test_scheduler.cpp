@@ -130,6 +130,30 @@ TEST_F(SchedulerTest, ABatchKeyMustNameAnIntInput) {
   } catch (const PipelineError& e) {
     EXPECT_EQ(std::string(e.what()), "configs/test.yaml:2:8: batch: no input named 'images' (expected an int input)");
   }
+  try {
+    make("pipeline: p\ninputs:\n  n: {type: int}\nbatch: {count: n, texts: n, size: 3}\n"
+         "stages:\n  a: {plugin: test.run, stage: gradient}\n");
+    ADD_FAILURE() << "no error";
+  } catch (const PipelineError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "configs/test.yaml:4:29: batch: unknown key 'size' (expected one of: count, texts)\n"
+              "configs/test.yaml:4:26: batch: input 'n' must be of type text, found int");
+  }
+}
+
+TEST_F(SchedulerTest, SeveralItemsOnlyForTheBatchTextsInput) {
+  Scheduler s = make(kChain);
+  RunOptions o;
+  o.out_dir = out_.string();
+  o.text_items["note"] = {"a", "b"};
+  try {
+    s.run(o);
+    ADD_FAILURE() << "no error";
+  } catch (const PipelineError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "--input note: pipeline 'chain' does not take several items for 'note' in one run (no batch: {texts: note})");
+  }
+  EXPECT_EQ(files_in_out(), 0u);
 }
 
 TEST_F(SchedulerTest, IndependentBranchesRunAtTheSameTime) {
