@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "io/files.hpp"
+#include "io/wav.hpp"
 
 namespace tessera::pipeline {
 
@@ -235,7 +236,13 @@ RunResult Scheduler::run(const RunOptions& options) {
       v.view.height = static_cast<uint32_t>(img.height);
       v.pixels = img.rgb;
     } else if (in.type == InputType::audio) {
-      throw Error("--input " + in.name + ": reading audio files is not supported yet");
+      // As the file has it (channels, rate): a stage down-mixes and resamples to what its model needs.
+      const io::Audio clip = io::read_wav(input_text[in.name]);
+      v.view.type = TESSERA_PORT_AUDIO;
+      v.view.frames = clip.frames();
+      v.view.channels = clip.channels;
+      v.view.sample_rate = clip.sample_rate;
+      v.samples = clip.samples;
     } else {
       continue;
     }
@@ -461,6 +468,13 @@ RunResult Scheduler::run(const RunOptions& options) {
         } else if (v.view.type == TESSERA_PORT_TEXT) {
           const std::string s = item < v.strings.size() ? v.strings[item] + "\n" : "\n";
           files.emplace_back(path, std::vector<uint8_t>(s.begin(), s.end()));
+        } else if (v.view.type == TESSERA_PORT_AUDIO) {
+          io::Audio clip;
+          clip.sample_rate = v.view.sample_rate;
+          clip.channels = v.view.channels;
+          const size_t n = static_cast<size_t>(v.view.frames) * v.view.channels;
+          clip.samples.assign(v.samples.begin() + static_cast<long>(item * n), v.samples.begin() + static_cast<long>((item + 1) * n));
+          files.emplace_back(path, io::encode_wav(clip));
         } else {
           throw Error("output '" + out.name + "': writing " + std::to_string(v.view.type) + " values is not supported yet");
         }

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "io/files.hpp"
+#include "io/wav.hpp"
 #include "pipeline/scheduler.hpp"
 
 namespace tessera::pipeline {
@@ -154,6 +155,39 @@ TEST_F(SchedulerTest, SeveralItemsOnlyForTheBatchTextsInput) {
               "--input note: pipeline 'chain' does not take several items for 'note' in one run (no batch: {texts: note})");
   }
   EXPECT_EQ(files_in_out(), 0u);
+}
+
+// Audio end to end: a WAV file on an audio input, through a stage, to a WAV output.
+TEST_F(SchedulerTest, AudioFlowsFromAWavFileThroughAStageToAWavFile) {
+  fs::create_directories(out_);
+  io::Audio in;
+  in.sample_rate = 22050;
+  in.channels = 2;
+  for (int i = 0; i < 100; ++i) in.samples.push_back(static_cast<float>(i % 7) / 8.0f - 0.4f);
+  const std::vector<uint8_t> bytes = io::encode_wav(in);
+  io::write_file_atomic((out_ / "in.wav").string(), bytes.data(), bytes.size());
+  Scheduler s = make(R"(pipeline: quieter
+inputs:
+  sound: {type: audio}
+stages:
+  halve: {plugin: test.run, stage: halve, inputs: {audio: $sound}}
+outputs:
+  sound: {from: halve.audio}
+)");
+  RunOptions o;
+  o.out_dir = out_.string();
+  o.inputs["sound"] = (out_ / "in.wav").string();
+  const RunResult r = s.run(o);
+  ASSERT_EQ(r.files.size(), 1u);
+  EXPECT_EQ(fs::path(r.files[0]).filename(), "quieter-sound-0-0.wav");
+  const io::Audio got = io::read_wav(r.files[0]);
+  EXPECT_EQ(got.sample_rate, 22050u);
+  EXPECT_EQ(got.channels, 2u);
+  const io::Audio want = io::decode_wav(bytes, "in.wav");
+  ASSERT_EQ(got.samples.size(), want.samples.size());
+  for (size_t i = 0; i < want.samples.size(); ++i) EXPECT_NEAR(got.samples[i], 0.5f * want.samples[i], 1.0f / 32768) << i;
+  o.inputs["sound"] = (out_ / "missing.wav").string();
+  EXPECT_THROW(s.run(o), Error);
 }
 
 TEST_F(SchedulerTest, IndependentBranchesRunAtTheSameTime) {

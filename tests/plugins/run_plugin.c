@@ -91,6 +91,25 @@ static tessera_status_t invert_run(void* instance, const tessera_run_t* r, tesse
   return s;
 }
 
+/* Audio through a stage: every sample halved, the channel count and rate kept. */
+static tessera_status_t halve_run(void* instance, const tessera_run_t* r, tessera_message_t* error) {
+  (void)instance;
+  const tessera_value_t* in = r->input(r, "audio");
+  if (!in || !in->samples) {
+    snprintf(error->text, error->capacity, "no audio");
+    return TESSERA_INVALID_ARGUMENT;
+  }
+  const size_t n = (size_t)in->count * in->frames * in->channels;
+  float* out = malloc((n ? n : 1) * sizeof *out);
+  if (!out) return TESSERA_OUT_OF_MEMORY;
+  for (size_t i = 0; i < n; ++i) out[i] = 0.5f * in->samples[i];
+  tessera_value_t v = *in;
+  v.samples = out;
+  const tessera_status_t s = r->set_output(r, "audio", &v);
+  free(out);
+  return s;
+}
+
 static tessera_status_t describe_run(void* instance, const tessera_run_t* r, tessera_message_t* error) {
   (void)instance;
   (void)error;
@@ -135,6 +154,8 @@ static tessera_status_t fail_run(void* instance, const tessera_run_t* r, tessera
 static const tessera_port_t image_in[] = {{sizeof(tessera_port_t), "image", TESSERA_PORT_IMAGE, 0, "input"}};
 static const tessera_port_t image_out[] = {{sizeof(tessera_port_t), "image", TESSERA_PORT_IMAGE, 0, "output"}};
 static const tessera_port_t text_out[] = {{sizeof(tessera_port_t), "text", TESSERA_PORT_TEXT, 0, "description"}};
+static const tessera_port_t audio_in[] = {{sizeof(tessera_port_t), "audio", TESSERA_PORT_AUDIO, 0, "input"}};
+static const tessera_port_t audio_out[] = {{sizeof(tessera_port_t), "audio", TESSERA_PORT_AUDIO, 0, "output"}};
 static const tessera_param_t gradient_params[] = {
     {sizeof(tessera_param_t), "width", TESSERA_PARAM_INT, "8", TESSERA_PARAM_HAS_MIN | TESSERA_PARAM_HAS_MAX, 1, 512, ""},
     {sizeof(tessera_param_t), "height", TESSERA_PARAM_INT, "4", TESSERA_PARAM_HAS_MIN | TESSERA_PARAM_HAS_MAX, 1, 512, ""},
@@ -150,6 +171,8 @@ static const tessera_stage_t stages[] = {
      gradient_create, gradient_run, free_instance},
     {sizeof(tessera_stage_t), "invert", "255 - pixel", image_in, 1, image_out, 1, NULL, 0, no_params, invert_run,
      free_instance},
+    {sizeof(tessera_stage_t), "halve", "audio at half the amplitude", audio_in, 1, audio_out, 1, NULL, 0, no_params,
+     halve_run, free_instance},
     {sizeof(tessera_stage_t), "describe", "size and mean colour", image_in, 1, text_out, 1, NULL, 0, no_params,
      describe_run, free_instance},
     {sizeof(tessera_stage_t), "sleep", "passes its input on after a while", image_in, 1, image_out, 1, sleep_params, 1,
@@ -160,4 +183,4 @@ static const tessera_stage_t stages[] = {
 
 TESSERA_EXPORT const tessera_plugin_entry_t tessera_plugin_entry = {
     TESSERA_ABI_VERSION, sizeof(tessera_plugin_entry_t), "test.run", "1.0.0", "Tessera tests",
-    "stages that run, for scheduler tests", stages, 5, NULL, NULL, NULL};
+    "stages that run, for scheduler tests", stages, 6, NULL, NULL, NULL};
