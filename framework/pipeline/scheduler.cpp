@@ -462,7 +462,12 @@ RunResult Scheduler::run(const RunOptions& options) {
           const size_t n = static_cast<size_t>(img.width) * img.height * 3;
           img.rgb.assign(v.pixels.begin() + static_cast<long>(item * n), v.pixels.begin() + static_cast<long>((item + 1) * n));
           io::TextChunks text = {{"pipeline", pipeline_.name}, {"seed", std::to_string(seed)}};
-          for (const auto& [k, val] : input_text) text.emplace_back("input." + k, val);
+          for (const auto& [k, val] : input_text) {
+            // An output with one item per prompt of a batch of prompts records each item's own prompt.
+            const auto items = options.text_items.find(k);
+            const bool per_item = items != options.text_items.end() && items->second.size() == v.view.count;
+            text.emplace_back("input." + k, per_item ? items->second[item] : val);
+          }
           text.insert(text.end(), param_chunks.begin(), param_chunks.end());
           files.emplace_back(path, io::encode_png(img, text));
         } else if (v.view.type == TESSERA_PORT_TEXT) {

@@ -185,7 +185,8 @@ TEST_F(DalleParity, BatchedPromptsAndImagesEqualSeparateRuns) {
 }
 
 // The whole pipeline, as `tessera run configs/text-to-image.yaml --prompts FILE` runs it: two prompts in one
-// run (batch: {texts: prompt}) give the grid of the pictures that one run per prompt gives with seeds S, S+1.
+// run (batch: {texts: prompt}) give one PNG per prompt, each carrying its own prompt, equal pixel for pixel
+// to the picture one run per prompt gives with seeds S and S+1.
 TEST_F(DalleParity, PromptsFromAFileRunAsOneBatchWithTheirOwnSeeds) {
   if (fs::path(model_dir_).filename() != "tiny-dalle") GTEST_SKIP() << "the bundled model only";
   const fs::path out = fs::temp_directory_path() / ("tessera-prompts-" + std::to_string(::getpid()));
@@ -197,25 +198,50 @@ TEST_F(DalleParity, PromptsFromAFileRunAsOneBatchWithTheirOwnSeeds) {
   o.seed = 21;
   o.text_items["prompt"] = {prompt(0), prompt(1)};
   const pipeline::RunResult batch = sched.run(o);
-  ASSERT_EQ(batch.files.size(), 1u);
-  io::TextChunks text;
-  const io::Image grid = io::read_image(batch.files[0], &text);
-  EXPECT_NE(std::find(text.begin(), text.end(), std::pair<std::string, std::string>{"input.prompt", prompt(0) + "\n" + prompt(1)}),
-            text.end());
+  ASSERT_EQ(batch.files.size(), 2u);
   o.text_items.clear();
   for (int p = 0; p < 2; ++p) {
+    io::TextChunks text;
+    const io::Image batched = io::read_image(batch.files[static_cast<size_t>(p)], &text);
+    EXPECT_NE(std::find(text.begin(), text.end(), std::pair<std::string, std::string>{"input.prompt", prompt(p)}),
+              text.end())
+        << "file " << p << " records its own prompt";
     o.inputs["prompt"] = prompt(p);
     o.seed = 21 + static_cast<uint64_t>(p);
     const io::Image alone = io::read_image(sched.run(o).files.at(0));
-    ASSERT_EQ(grid.height, alone.height);
-    ASSERT_EQ(grid.width, 2 * alone.width + 1);  // two across, a gap of 1
-    for (int y = 0; y < alone.height; ++y)
-      for (int x = 0; x < alone.width * 3; ++x)
-        ASSERT_EQ(grid.rgb[static_cast<size_t>(y * grid.width * 3 + p * (alone.width + 1) * 3 + x)],
-                  alone.rgb[static_cast<size_t>(y * alone.width * 3 + x)])
-            << "prompt " << p << " at row " << y;
+    ASSERT_EQ(batched.width, alone.width);
+    ASSERT_EQ(batched.height, alone.height);
+    EXPECT_EQ(batched.rgb, alone.rgb) << "prompt " << p;
   }
   fs::remove_all(out);
+}
+
+// The grid stage with per_grid: one mosaic per prompt of a batch, in order; a batch that does not divide
+// into whole grids is refused with the counts.
+TEST(ImageGrid, OneMosaicPerGroupOfImages) {
+  plugin::PluginSet plugins;
+  plugins.load_directory(TESSERA_PLUGIN_DIR);
+  StageRunner grid(plugins, "tessera.image", "grid", {{"per_grid", "2"}, {"gap", "1"}});
+  PortValue in;
+  in.type = TESSERA_PORT_IMAGE;
+  in.count = 4;
+  in.width = 1;
+  in.height = 1;
+  for (uint8_t v : {10, 20, 30, 40})
+    for (int c = 0; c < 3; ++c) in.pixels.push_back(v);
+  const PortValue out = std::move(grid.run({{"image", &in}}).at("image"));
+  ASSERT_EQ(out.count, 2u);
+  ASSERT_EQ(out.width, 3u);  // two across with a gap of 1
+  ASSERT_EQ(out.height, 1u);
+  EXPECT_EQ(out.pixels, (std::vector<uint8_t>{10, 10, 10, 255, 255, 255, 20, 20, 20, 30, 30, 30, 255, 255, 255, 40, 40, 40}));
+  in.count = 3;
+  in.pixels.resize(9);
+  try {
+    grid.run({{"image", &in}});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("3 images do not make grids of 2"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(DalleParity, DetokenizedImagesMatchTheReference) {
