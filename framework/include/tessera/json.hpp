@@ -3,6 +3,7 @@
 // as double (and as the literal text, for integers beyond 2^53).
 //
 //   tessera::json::Value cfg = tessera::json::parse(text);          // throws json::ParseError
+//   tessera::json::Value cfg = tessera::json::parse_file(path);     // the same for a file, errors name it
 //   int64_t layers = cfg.at("encoder_layers").integer();             // throws json::TypeError naming the key
 //   double eps = cfg.get("layer_norm_eps", 1e-5);
 #pragma once
@@ -10,8 +11,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -32,6 +35,25 @@ class TypeError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// Appends code point `cp` encoded as UTF-8 (what a "\uXXXX" escape stands for; tokenizers use it too).
+inline void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
 
 enum class Kind { null, boolean, number, string, array, object };
 
@@ -222,23 +244,6 @@ class Parser {
     return v;
   }
 
-  static void put_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
   uint32_t hex4() {
     if (i_ + 4 > t_.size()) fail("truncated \\u escape");
     uint32_t v = 0;
@@ -285,7 +290,7 @@ class Parser {
           } else if (cp >= 0xDC00 && cp < 0xE000) {
             fail("unpaired surrogate");
           }
-          put_utf8(out, cp);
+          append_utf8(out, cp);
           break;
         }
         default:
@@ -299,5 +304,18 @@ class Parser {
 };
 
 inline Value parse(std::string_view text) { return Parser(text).document(); }
+
+// Reads and parses the file at `path`; every error starts with the path.
+inline Value parse_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw ParseError(path + ": cannot be read", 0);
+  std::stringstream text;
+  text << f.rdbuf();
+  try {
+    return parse(text.str());
+  } catch (const ParseError& e) {
+    throw ParseError(path + ": " + e.what(), e.offset());
+  }
+}
 
 }  // namespace tessera::json
