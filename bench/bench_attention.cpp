@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -53,15 +54,13 @@ void cpu_attention(const std::vector<float>& q, const std::vector<float>& k, con
 // Median seconds per shape from tools/bench_torch_attention.py, or nothing when torch is missing.
 std::map<std::pair<int, int>, double> torch_attention(const std::vector<std::pair<int, int>>& shapes, int reps) {
   std::map<std::pair<int, int>, double> result;
-  std::string cmd = "/usr/bin/python3 " TESSERA_SOURCE_DIR "/tools/bench_torch_attention.py " + std::to_string(reps);
-  for (auto& [lq, lk] : shapes) cmd += " " + std::to_string(lq) + ":" + std::to_string(lk);
-  cmd += " 2>/dev/null";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return result;
+  std::string args = TESSERA_SOURCE_DIR "/tools/bench_torch_attention.py " + std::to_string(reps);
+  for (auto& [lq, lk] : shapes) args += " " + std::to_string(lq) + ":" + std::to_string(lk);
+  // torch on every core, as our attention runs on every core of this device
+  std::istringstream out(run_python_reference(args, 0));
   int lq, lk;
   double seconds;
-  while (std::fscanf(pipe, "%d %d %lf", &lq, &lk, &seconds) == 3) result[{lq, lk}] = seconds;
-  pclose(pipe);
+  while (out >> lq >> lk >> seconds) result[{lq, lk}] = seconds;
   return result;
 }
 

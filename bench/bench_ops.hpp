@@ -33,6 +33,15 @@ struct GpuTime {
   double wall_s;  // submit to fence, on the host
 };
 
+// The median of `v` (the upper one for an even count; 0 when empty).
+double median(std::vector<double> v);
+
+// Runs `/usr/bin/python3 SCRIPT_AND_ARGS` (a reference under tools/) and returns its standard output, ""
+// when it cannot run; its stderr is dropped. threads > 0 pins torch's BLAS (OpenBLAS/OpenMP) to that many
+// threads: otherwise OpenBLAS starts threads of its own beside torch's and the reference runs up to 3x
+// slower on a small machine. 0 leaves the library defaults.
+std::string run_python_reference(const std::string& script_and_args, int threads);
+
 // Median over `reps` runs (after a warm-up) of a stream that `record` fills.
 GpuTime time_gpu(gpu::Context& ctx, const std::function<void(gpu::Stream&)>& record, int reps);
 // Median wall time of `fn` over `reps` runs after a warm-up.

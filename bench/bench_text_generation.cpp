@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <unistd.h>
 
@@ -25,11 +24,6 @@ namespace tessera::bench {
 namespace {
 
 namespace fs = std::filesystem;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 int usage() {
   std::fprintf(stderr,
@@ -48,19 +42,6 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-std::string run_command(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) {
-    *status = -1;
-    return out;
-  }
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe)) out += buf;
-  *status = pclose(pipe);
-  return out;
-}
-
 fs::path cache_dir() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "tessera";
   if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "tessera";
@@ -75,9 +56,7 @@ std::string small_model() {
   std::fprintf(stderr, "making a GPT-2-small-sized model with random weights in %s ...\n", dir.c_str());
   const std::string cmd = "cd " TESSERA_SOURCE_DIR " && /usr/bin/python3 -m tools.gpt2.golden --random-small " +
                           shell_quote(dir.string()) + " --layers 12 --tokenizer tests/data/gpt2 >&2";
-  int status = 0;
-  run_command(cmd, &status);
-  if (status != 0 || !fs::exists(dir / "model" / "model.safetensors"))
+  if (std::system(cmd.c_str()) != 0 || !fs::exists(dir / "model" / "model.safetensors"))
     throw Error("could not make the GPT-2-small-sized model (" + cmd + ")");
   return (dir / "model").string();
 }
@@ -100,12 +79,6 @@ std::pair<double, double> run_once(pipeline::Scheduler& scheduler, const gpu::Co
   return {res.stage_seconds.at("generate"), (ctx.gpu_busy_ns() - busy0) * 1e-9};
 }
 
-json::Value read_json_file(const fs::path& path) {
-  std::ifstream f(path);
-  std::stringstream text;
-  text << f.rdbuf();
-  return json::parse(text.str());
-}
 
 }  // namespace
 
@@ -166,14 +139,10 @@ int run_text_generation(const gpu::ContextOptions& options, const std::vector<st
     // The reference first, alone on the machine.
     std::string b_list;
     for (int b : batches) b_list += (b_list.empty() ? "" : ",") + std::to_string(b);
-    int status = 0;
-    const std::string torch_out = run_command(
-        // OpenBLAS would otherwise start threads of its own beside torch's one.
-        "OMP_NUM_THREADS=" + std::to_string(threads) + " OPENBLAS_NUM_THREADS=" + std::to_string(threads) +
-            " /usr/bin/python3 " TESSERA_SOURCE_DIR "/tools/bench_torch_gpt2.py " + shell_quote(model) + " " +
-            std::to_string(prompt_tokens) + " " + std::to_string(new_tokens) + " " + b_list + " " +
-            std::to_string(runs) + " " + std::to_string(threads) + " 2>/dev/null",
-        &status);
+    const std::string torch_out = run_python_reference(
+        TESSERA_SOURCE_DIR "/tools/bench_torch_gpt2.py " + shell_quote(model) + " " + std::to_string(prompt_tokens) +
+            " " + std::to_string(new_tokens) + " " + b_list + " " + std::to_string(runs) + " " + std::to_string(threads),
+        threads);
     json::Value ref;
     try {
       ref = json::parse(torch_out);
@@ -187,7 +156,7 @@ int run_text_generation(const gpu::ContextOptions& options, const std::vector<st
     const std::string torch_name =
         "PyTorch " + ref.at("torch").string() + " (" + std::to_string(ref.at("threads").integer()) + " thr)";
 
-    const json::Value cfg = read_json_file(fs::path(model) / "config.json");
+    const json::Value cfg = json::parse_file((fs::path(model) / "config.json").string());
     const int64_t n_positions = cfg.at("n_positions").integer();
     rep.line("text-generation: " + model + " (" + std::to_string(cfg.at("n_layer").integer()) + " layers, " +
              std::to_string(cfg.at("n_embd").integer()) + " wide, vocabulary " +

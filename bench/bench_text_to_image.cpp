@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "bench_ops.hpp"
@@ -14,11 +13,6 @@
 
 namespace tessera::bench {
 namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 int usage() {
   std::fprintf(stderr,
@@ -56,14 +50,11 @@ int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std:
     }
   }
   model = fs::absolute(model).string();
-  std::ifstream cfg_file(model + "/config.json");
-  if (!cfg_file) {
+  if (!fs::exists(model + "/config.json")) {
     std::fprintf(stderr, "tessera bench: %s is not a model directory (no config.json)\n", model.c_str());
     return 1;
   }
-  std::stringstream cfg_text;
-  cfg_text << cfg_file.rdbuf();
-  const json::Value cfg = json::parse(cfg_text.str());
+  const json::Value cfg = json::parse_file(model + "/config.json");
   const int64_t tokens_per_image = cfg.at("image_token_count").integer();
 
   gpu::Context ctx(options);  // ours, to read its memory figures
@@ -91,18 +82,10 @@ int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std:
   // Weights stay with the stage instances after a run; everything else a run allocates is freed by then.
   const gpu::MemoryStats mem = ctx.allocator().stats();
 
-  // OpenBLAS would otherwise start threads of its own beside torch's.
-  std::string torch_cmd = "OMP_NUM_THREADS=" + std::to_string(threads) + " OPENBLAS_NUM_THREADS=" +
-                          std::to_string(threads) + " /usr/bin/python3 " TESSERA_SOURCE_DIR "/tools/bench_torch_dalle.py '" +
-                          model + "' " +
-                          std::to_string(images) + " " + std::to_string(runs) + " " + std::to_string(threads) +
-                          " 2>/dev/null";
-  std::string torch_out;
-  if (FILE* pipe = popen(torch_cmd.c_str(), "r")) {
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, pipe)) torch_out += buf;
-    pclose(pipe);
-  }
+  const std::string torch_out = run_python_reference(
+      TESSERA_SOURCE_DIR "/tools/bench_torch_dalle.py '" + model + "' " + std::to_string(images) + " " +
+          std::to_string(runs) + " " + std::to_string(threads),
+      threads);
   double t_enc = 0, t_dec = 0, t_detok = 0;
   std::string torch_name = "PyTorch";
   try {
