@@ -49,11 +49,7 @@ class DalleParity : public GpuTest {
   void SetUp() override {
     GpuTest::SetUp();
     if (golden_dir_.empty() || model_dir_.empty()) GTEST_SKIP() << "TESSERA_GOLDEN_DIR / TESSERA_MODEL_DIR not set";
-    std::ifstream f(fs::path(golden_dir_) / "golden.json");
-    ASSERT_TRUE(f) << golden_dir_ << "/golden.json";
-    std::stringstream text;
-    text << f.rdbuf();
-    meta_ = json::parse(text.str());
+    meta_ = json::parse_file((fs::path(golden_dir_) / "golden.json").string());
     golden_ = std::make_unique<io::SafetensorsFile>((fs::path(golden_dir_) / "golden.safetensors").string());
     plugins_.services().use_context(ctx());
     plugins_.load_directory(TESSERA_PLUGIN_DIR);

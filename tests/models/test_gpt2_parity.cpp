@@ -44,11 +44,7 @@ class Gpt2Parity : public GpuTest {
     golden_dir_ = env("TESSERA_GOLDEN_DIR");
     model_dir_ = env("TESSERA_MODEL_DIR");
     if (golden_dir_.empty() || model_dir_.empty()) GTEST_SKIP() << "TESSERA_GOLDEN_DIR / TESSERA_MODEL_DIR not set";
-    std::ifstream f(fs::path(golden_dir_) / "golden.json");
-    ASSERT_TRUE(f) << golden_dir_ << "/golden.json";
-    std::stringstream text;
-    text << f.rdbuf();
-    meta_ = json::parse(text.str());
+    meta_ = json::parse_file((fs::path(golden_dir_) / "golden.json").string());
     golden_ = std::make_unique<io::SafetensorsFile>((fs::path(golden_dir_) / "golden.safetensors").string());
     plugins_.services().use_context(ctx());
     plugins_.load_directory(TESSERA_PLUGIN_DIR);
@@ -163,8 +159,8 @@ TEST_F(Gpt2Parity, LogitsProcessorsMatchHuggingFaces) {
   params["stop_at_eos"] = "false";
   StageRunner gen(plugins_, "tessera.gpt2", "generate", params);
   const PortValue tokens = PortValue::tokens(1, static_cast<uint32_t>(seen.size()), seen);
-  float mx = -std::numeric_limits<float>::infinity();
-  for (float v : processed) mx = std::max(mx, v);
+  std::vector<double> kept(processed.size());
+  for (size_t i = 0; i < processed.size(); ++i) kept[i] = std::isfinite(processed[i]) ? 1.0 : 0.0;
   int checked = 0, kept_drawn = 0;
   for (uint64_t seed : {3u, 1000u}) {
     const std::vector<int32_t> got = gen.run({{"tokens", &tokens}}, seed).at("tokens").ids;
@@ -173,22 +169,10 @@ TEST_F(Gpt2Parity, LogitsProcessorsMatchHuggingFaces) {
       ASSERT_TRUE(std::isfinite(processed[static_cast<size_t>(got[r])]))
           << "sequence " << r << " drew " << got[r] << ", which the reference's processors remove";
       ++kept_drawn;
-      float best = -std::numeric_limits<float>::infinity(), second = best;
-      int want = -1;
-      for (size_t i = 0; i < processed.size(); ++i) {
-        if (!std::isfinite(processed[i])) continue;
-        const float u = draw_uniform(static_cast<uint32_t>(i), 0, 0, static_cast<uint32_t>(seed + r));
-        const float g = processed[i] - mx - std::log(-std::log(u));
-        if (g > best) {
-          second = best;
-          best = g;
-          want = static_cast<int>(i);
-        } else {
-          second = std::max(second, g);
-        }
-      }
-      if (best - second > 1e-3f) {
-        EXPECT_EQ(got[r], want) << "sequence " << r << ", seed " << seed;
+      // The processed logits already carry the temperature; sequence r draws as row 0 with seed + r.
+      const Replay want = replay(processed, kept, 1.0f, static_cast<uint32_t>(seed + r), 0, 0);
+      if (want.margin > 1e-3f) {
+        EXPECT_EQ(got[r], want.id) << "sequence " << r << ", seed " << seed;
         ++checked;
       }
     }

@@ -53,32 +53,6 @@ std::vector<double> kept_distribution(const std::vector<float>& l, float tempera
   return q;
 }
 
-// The shader's Gumbel-max draw, replayed on the CPU in float.
-struct Replay {
-  int id;
-  float margin;  // gap between the winner's and the runner-up's perturbed logit
-};
-
-Replay replay(const std::vector<float>& l, const std::vector<double>& kept, float temperature, uint32_t seed,
-              uint32_t step, uint32_t row) {
-  const float mx = *std::max_element(l.begin(), l.end());
-  float best = kNegInf, second = kNegInf;
-  int id = -1;
-  for (size_t i = 0; i < l.size(); ++i) {
-    if (kept[i] == 0) continue;
-    const float u = test::draw_uniform(static_cast<uint32_t>(i), row, step, seed);
-    const float g = (l[i] - mx) * (1.0f / temperature) - std::log(-std::log(u));
-    if (g > best) {
-      second = best;
-      best = g;
-      id = static_cast<int>(i);
-    } else {
-      second = std::max(second, g);
-    }
-  }
-  return {id, best - second};
-}
-
 class SamplingTest : public test::GpuTest {
  protected:
   std::vector<int32_t> run(const gpu::Tensor& logits, const ops::SampleParams& p, int rows) {
@@ -197,7 +171,7 @@ TEST_F(SamplingTest, DrawsAreDeterministicAndReplayOnTheCpu) {
         std::vector<float> row(l.begin() + r * V, l.begin() + (r + 1) * V);
         auto kept = kept_distribution(row, T, k, tp);
         ASSERT_GT(kept[a[r]], 0.0) << "drew " << a[r] << " outside the kept set, row " << r;
-        const Replay want = replay(row, kept, T, p.seed, step, static_cast<uint32_t>(r));
+        const test::Replay want = test::replay(row, kept, T, p.seed, step, static_cast<uint32_t>(r));
         // exp/log may round differently on the device: only near-ties may differ.
         if (want.margin > 1e-3f) {
           EXPECT_EQ(a[r], want.id) << "row " << r << " step " << step;
