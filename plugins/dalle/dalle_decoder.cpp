@@ -88,13 +88,24 @@ class DecoderModel {
     p.logits = sdk::Tensor(host_, TESSERA_DTYPE_F32, {R, c_.decoder_vocab_rows}, "decoder.logits");
     p.q = sdk::Tensor(host_, TESSERA_DTYPE_F32, {R, 1, E}, "decoder.cross_q");
     p.t = std::make_unique<Scratch>(host_, R, 1, c_);
-    sdk::Tensor enc(host_, TESSERA_DTYPE_F32, {R, T, E}, "decoder.encoder_state");
-    for (int64_t row = 0; row < R; ++row) s.op("copy", {{"x", state.slice(0, state_row(row), 1)}, {"out", enc.slice(0, row, 1)}});
+    // The text's keys and values are computed once per distinct state row (2 per prompt), then copied to the
+    // decoder rows that attend to them: images of one prompt share them.
+    sdk::Tensor kv(host_, TESSERA_DTYPE_F32, {2 * prompts, T, 2 * E}, "decoder.text_kv");
     for (const DecoderLayer& layer : layers_) {
       p.cross_kv.emplace_back(host_, TESSERA_DTYPE_F32, std::vector<int64_t>{R, T, 2 * E}, "decoder.cross_kv");
       p.k_cache.emplace_back(host_, TESSERA_DTYPE_F32, std::vector<int64_t>{R, L, E}, "decoder.k_cache");
       p.v_cache.emplace_back(host_, TESSERA_DTYPE_F32, std::vector<int64_t>{R, L, E}, "decoder.v_cache");
-      s.op("matmul", {{"a", enc}, {"w", layer.cross_kv}, {"out", p.cross_kv.back()}});
+      s.op("matmul", {{"a", state}, {"w", layer.cross_kv}, {"out", kv}});
+      for (int64_t half = 0; half < 2; ++half) {  // unconditional rows, then conditional ones
+        // kv row 2 * prompt + half, repeated `images` times (a stride-0 dimension): [prompts, images, T, 2E]
+        tessera_tensor_info_t from = kv.info();
+        from.rank = 4;
+        from.shape[0] = prompts, from.shape[1] = images, from.shape[2] = T, from.shape[3] = 2 * E;
+        from.strides[0] = 2 * T * 2 * E, from.strides[1] = 0, from.strides[2] = 2 * E, from.strides[3] = 1;
+        from.offset += half * T * 2 * E;
+        s.op("copy", {{"x", kv.view(from)},
+                      {"out", p.cross_kv.back().slice(0, half * N, N).reshape({prompts, images, T, 2 * E})}});
+      }
     }
     return p;
   }
