@@ -1,7 +1,6 @@
 // `tessera run`: validate a pipeline, run it, write its outputs; progress on the terminal or as JSON lines.
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -158,24 +157,10 @@ int run(const Globals& g, const std::vector<std::string>& args) {
     if (prompts.empty()) {
       r = scheduler.run(options);
     } else if (scheduler.pipeline().batch_texts == "prompt") {
-      // The stages take several prompts at once: GPU batches of up to kPromptsPerBatch prompts, with the
-      // seeds one run per prompt would get (prompt p's sample i: seed + p * per_prompt + i).
-      constexpr size_t kPromptsPerBatch = 8;
-      const pipeline::Pipeline& pl = scheduler.pipeline();
-      uint64_t per_prompt = static_cast<uint64_t>(options.count);
-      if (!pl.batch_input.empty()) {
-        const auto given = options.inputs.find(pl.batch_input);
-        const std::string v = given != options.inputs.end() ? given->second : pl.input(pl.batch_input)->default_value;
-        per_prompt *= std::max<uint64_t>(1, std::strtoull(v.c_str(), nullptr, 10));
-      }
-      const uint64_t base = options.seed;
-      for (size_t p0 = 0; p0 < prompts.size(); p0 += kPromptsPerBatch) {
-        const size_t p1 = std::min(prompts.size(), p0 + kPromptsPerBatch);
-        options.text_items["prompt"].assign(prompts.begin() + static_cast<long>(p0), prompts.begin() + static_cast<long>(p1));
-        options.seed = base + p0 * per_prompt;
-        const pipeline::RunResult one = scheduler.run(options);
-        r.files.insert(r.files.end(), one.files.begin(), one.files.end());
-      }
+      // The stages take several prompts at once: the scheduler runs them in GPU batches, with the seeds
+      // one run per prompt would get.
+      options.text_items["prompt"] = prompts;
+      r = scheduler.run(options);
     } else {
       const uint64_t base = options.seed;
       for (size_t i = 0; i < prompts.size(); ++i) {

@@ -1,5 +1,6 @@
 #include "pipeline/scheduler.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -164,6 +165,31 @@ Scheduler::Scheduler(const plugin::PluginSet& plugins, Pipeline pipeline)
 Scheduler::~Scheduler() = default;
 
 RunResult Scheduler::run(const RunOptions& options) {
+  const auto items = options.text_items.find(pipeline_.batch_texts);
+  if (items == options.text_items.end() || items->second.size() <= kItemsPerBatch) return run_batch(options);
+  // Batches of kItemsPerBatch items; item p's sample i keeps seed + p * per_item + i, where per_item is
+  // how many samples one item makes (--count times the batch input).
+  uint64_t per_item = static_cast<uint64_t>(std::max(options.count, 1));
+  if (const PipelineInput* in = pipeline_.input(pipeline_.batch_input)) {
+    const auto given = options.inputs.find(in->name);
+    const std::string& v = given != options.inputs.end() ? given->second : in->default_value;
+    per_item *= std::max<uint64_t>(1, std::strtoull(v.c_str(), nullptr, 10));
+  }
+  const std::vector<std::string> all = items->second;
+  RunOptions batch = options;
+  RunResult result;
+  for (size_t p0 = 0; p0 < all.size(); p0 += kItemsPerBatch) {
+    batch.text_items[pipeline_.batch_texts].assign(all.begin() + static_cast<long>(p0),
+                                                   all.begin() + static_cast<long>(std::min(all.size(), p0 + kItemsPerBatch)));
+    batch.seed = options.seed + p0 * per_item;
+    const RunResult one = run_batch(batch);
+    result.files.insert(result.files.end(), one.files.begin(), one.files.end());
+    for (const auto& [stage, seconds] : one.stage_seconds) result.stage_seconds[stage] += seconds;
+  }
+  return result;
+}
+
+RunResult Scheduler::run_batch(const RunOptions& options) {
   // Inputs and overrides are checked before anything runs.
   std::vector<std::string> problems;
   std::map<std::string, std::string> input_text;

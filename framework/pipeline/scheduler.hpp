@@ -60,8 +60,11 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Runs `count` samples. Throws PipelineError for bad inputs or overrides (before any stage runs),
-  // tessera::Error naming the stage for a stage failure, Cancelled when cancelled.
+  // tessera::Error naming the stage for a stage failure, Cancelled when cancelled. More text items than
+  // kItemsPerBatch run as consecutive batches with the seeds one run per item would get; each batch's
+  // outputs are written when that batch succeeds.
   RunResult run(const RunOptions& options);
+  static constexpr size_t kItemsPerBatch = 8;
 
   // How many stage instances were created so far (instances are reused while their parameters match).
   int instances_created() const { return created_; }
@@ -71,6 +74,8 @@ class Scheduler {
   struct Value;
 
  private:
+  RunResult run_batch(const RunOptions& options);
+
   const plugin::PluginSet& plugins_;
   Pipeline pipeline_;
   std::map<std::string, std::unique_ptr<Instance>> instances_;  // by stage id + parameter text

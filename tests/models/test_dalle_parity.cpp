@@ -212,6 +212,36 @@ TEST_F(DalleParity, PromptsFromAFileRunAsOneBatchWithTheirOwnSeeds) {
   fs::remove_all(out);
 }
 
+// More prompts than one batch holds: the scheduler splits them into batches of kItemsPerBatch and keeps
+// every prompt's seed, so prompt 9 of 10 is what a run of that prompt alone with seed S + 9 makes.
+TEST_F(DalleParity, MorePromptsThanOneBatchKeepTheirSeeds) {
+  if (fs::path(model_dir_).filename() != "tiny-dalle") GTEST_SKIP() << "the bundled model only";
+  const fs::path out = fs::temp_directory_path() / ("tessera-many-" + std::to_string(::getpid()));
+  pipeline::Scheduler sched(plugins_,
+                            pipeline::load_pipeline(TESSERA_SOURCE_DIR "/configs/text-to-image.yaml", plugins_.contracts()));
+  pipeline::RunOptions o;
+  o.out_dir = out.string();
+  o.inputs = {{"model", model_dir_}, {"upscale", "1"}};
+  o.seed = 5;
+  std::vector<std::string> prompts;
+  for (int p = 0; p < 10; ++p) prompts.push_back(prompt(p % 4) + (p >= 4 ? " " + std::to_string(p) : ""));
+  o.text_items["prompt"] = prompts;
+  const pipeline::RunResult r = sched.run(o);
+  ASSERT_EQ(r.files.size(), 10u);
+  for (size_t p = 0; p < 10; ++p) {
+    io::TextChunks text;
+    io::read_image(r.files[p], &text);
+    EXPECT_NE(std::find(text.begin(), text.end(), std::pair<std::string, std::string>{"input.prompt", prompts[p]}),
+              text.end())
+        << "file " << p;
+  }
+  o.text_items.clear();
+  o.inputs["prompt"] = prompts[9];
+  o.seed = 5 + 9;
+  EXPECT_EQ(io::read_image(r.files[9]).rgb, io::read_image(sched.run(o).files.at(0)).rgb);
+  fs::remove_all(out);
+}
+
 // The grid stage with per_grid: one mosaic per prompt of a batch, in order; a batch that does not divide
 // into whole grids is refused with the counts.
 TEST(ImageGrid, OneMosaicPerGroupOfImages) {
