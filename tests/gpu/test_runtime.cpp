@@ -250,6 +250,53 @@ TEST_F(RuntimeTest, TimestampsMeasureEachDispatch) {
       << table;
 }
 
+// Whole-submission timing for benchmarks: off, nothing is counted; on, every submission adds its span, at
+// least the per-dispatch time of what it ran, and per-dispatch timing of the same stream still works.
+TEST_F(RuntimeTest, BusyTimingCountsEverySubmission) {
+  if (!ctx().features().timestamps) GTEST_SKIP() << "device has no timestamps";
+  auto a = gpu::Tensor::from_f32(ctx(), test::random_floats(96 * 96, 2), {96, 96});
+  gpu::Tensor out(ctx(), DType::f32, {96, 96}), out2(ctx(), DType::f32, {96, 96});
+  gpu::Stream s(ctx());
+  const double before = ctx().gpu_busy_ns();
+  ops::matmul(s, a, a, out);
+  s.run();
+  EXPECT_EQ(ctx().gpu_busy_ns(), before) << "counted while off";
+  ctx().set_busy_timing(true);
+  s.set_timing(true);
+  ops::matmul(s, a, a, out);
+  ops::matmul(s, out, a, out2);
+  s.run();
+  const double span = ctx().gpu_busy_ns() - before;
+  EXPECT_GT(span, 0.0);
+  EXPECT_GE(span * 1.001, s.last_gpu_ns()) << "a submission's span holds its dispatches";
+  ops::matmul(s, a, a, out);
+  s.run();
+  EXPECT_GT(ctx().gpu_busy_ns() - before, span) << "a second submission adds to the count";
+  ctx().set_busy_timing(false);
+}
+
+// Device memory is counted apart from staging buffers, with its own peak, and reset_peaks() starts the
+// peaks again from what is in use.
+TEST_F(RuntimeTest, DeviceMemoryPeaksLeaveStagingOut) {
+  gpu::Allocator& alloc = ctx().allocator();
+  alloc.reset_peaks();
+  const gpu::MemoryStats start = alloc.stats();
+  EXPECT_EQ(start.peak_device_in_use, start.device_in_use);
+  {
+    gpu::Tensor big(ctx(), DType::f32, {1 << 20});  // 4 MiB on the device
+    gpu::Buffer staging(ctx(), 8 << 20, gpu::MemoryKind::staging, "test staging");
+    const gpu::MemoryStats mid = alloc.stats();
+    EXPECT_GE(mid.device_in_use - start.device_in_use, 4u << 20);
+    EXPECT_LT(mid.device_in_use - start.device_in_use, 8u << 20) << "staging counted as device memory";
+    EXPECT_GE(mid.in_use - start.in_use, 12u << 20);
+  }
+  const gpu::MemoryStats end = alloc.stats();
+  EXPECT_EQ(end.device_in_use, start.device_in_use);
+  EXPECT_GE(end.peak_device_in_use - start.device_in_use, 4u << 20);
+  alloc.reset_peaks();
+  EXPECT_EQ(alloc.stats().peak_device_in_use, end.device_in_use);
+}
+
 TEST_F(RuntimeTest, RecordingWhileInFlightIsRefused) {
   auto a = gpu::Tensor::from_f32(ctx(), std::vector<float>{1}, {1, 1});
   gpu::Tensor out(ctx(), DType::f32, {1, 1});

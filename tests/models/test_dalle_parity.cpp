@@ -242,6 +242,32 @@ TEST_F(DalleParity, MorePromptsThanOneBatchKeepTheirSeeds) {
   fs::remove_all(out);
 }
 
+// The decoder takes the tokenizer's rows in pairs (empty prompt, prompt) and an encoder state that matches.
+TEST_F(DalleParity, DecoderRefusesRowsThatAreNotPromptPairs) {
+  StageRunner tok(plugins_, "tessera.dalle.tokenizer", "tokenize", model());
+  StageRunner enc(plugins_, "tessera.dalle.encoder", "encode", model());
+  StageRunner dec(plugins_, "tessera.dalle.decoder", "decode", model());
+  auto [tokens, state] = encode(tok, enc, 1);
+  const int64_t T = static_cast<int64_t>(tokens.length);
+  const PortValue one_row = PortValue::tokens(1, tokens.length, std::vector<int32_t>(tokens.ids.begin(), tokens.ids.begin() + T));
+  auto message = [&](const PortValue& t) {
+    try {
+      dec.run({{"state", &state}, {"tokens", &t}});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(one_row).find("expected the tokenizer's 2 rows of " + std::to_string(T) +
+                                  " ids per prompt, found 1 of " + std::to_string(T)),
+            std::string::npos)
+      << message(one_row);
+  std::vector<int32_t> four(tokens.ids);
+  four.insert(four.end(), tokens.ids.begin(), tokens.ids.end());
+  const PortValue two_prompts = PortValue::tokens(4, tokens.length, four);
+  EXPECT_NE(message(two_prompts).find("the encoder state must be [4, "), std::string::npos) << message(two_prompts);
+}
+
 // The grid stage with per_grid: one mosaic per prompt of a batch, in order; a batch that does not divide
 // into whole grids is refused with the counts.
 TEST(ImageGrid, OneMosaicPerGroupOfImages) {

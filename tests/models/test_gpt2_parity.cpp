@@ -182,5 +182,27 @@ TEST_F(Gpt2Parity, LogitsProcessorsMatchHuggingFaces) {
   EXPECT_GT(checked, 100);
 }
 
+// Instances that differ only in settings share the weights on a device (loading them once), and a batch
+// of several prompts, which the generator does not take, is refused with the count.
+TEST_F(Gpt2Parity, InstancesShareWeightsAndSeveralPromptsAreRefused) {
+  auto params = model();
+  params["max_tokens"] = "2";
+  StageRunner first(plugins_, "tessera.gpt2", "generate", params);
+  const uint64_t after_first = ctx().allocator().stats().device_in_use;
+  params["max_tokens"] = "3";
+  params["temperature"] = "0";
+  StageRunner second(plugins_, "tessera.gpt2", "generate", params);
+  const int64_t C = meta_.at("config").at("n_embd").integer(), V = meta_.at("config").at("vocab_size").integer();
+  EXPECT_LT(ctx().allocator().stats().device_in_use - after_first, static_cast<uint64_t>(V * C))
+      << "the second instance loaded its own weights";
+  const PortValue two = PortValue::texts({"a", "b"});
+  try {
+    second.run({{"text", &two}});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("generate continues one prompt per run, found 2"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tessera::test
