@@ -39,7 +39,6 @@ import os
 import pickle
 import shutil
 import sys
-import tempfile
 import time
 import zipfile
 from collections import OrderedDict
@@ -48,6 +47,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from tools.atomic_dir import atomic_directory
 from tools.dalle import export as ex
 from tools.dalle.model import DalleConfig, is_absent_ln_weight
 from tools.dalle.tokenizer import TextTokenizer
@@ -416,46 +416,33 @@ def convert(variant_config: dict, src_files: Dict[str, str], out: str, dtype: st
         created.append(d)
         d = os.path.dirname(d)
     os.makedirs(parent, exist_ok=True)
-    try:
-        tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".tmp-", dir=parent)
-    except BaseException:
-        _remove_empty(created)
-        raise
     total_bytes = 0
     try:
-        for part in PARTS:
-            t0 = time.time()
-            src = src_files[part]
-            label = os.path.basename(src)
-            part_dt = "F32" if part == "detokenizer" else dt
-            sd = _load_state_dict(src)
-            meta = {"format": ex.FORMAT, "format_version": str(ex.FORMAT_VERSION), "part": part,
-                    "source": "min-dalle " + label}
-            n, omitted, size = write_part(os.path.join(tmp, ex.FILES[part]), label, sd, tables[part], part_dt, meta)
-            del sd
-            total_bytes += size
-            extra = f", {omitted} absent LN weights omitted" if omitted else ""
-            log(f"{part}: {label} -> {ex.FILES[part]}: {n} tensors, {size / 1e6:.1f} MB {part_dt}{extra} "
-                f"({time.time() - t0:.1f} s)", flush=True)
-        for key in ("vocab", "merges"):
-            shutil.copyfile(src_files[key], os.path.join(tmp, ex.FILES[key]))
-            size = os.path.getsize(src_files[key])
-            total_bytes += size
-            log(f"{key}: {os.path.basename(src_files[key])} -> {ex.FILES[key]} ({size / 1e6:.2f} MB, copied)",
-                flush=True)
-        with open(os.path.join(tmp, "config.json"), "w") as f:
-            json.dump(config, f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, 0o755)
-        old = None
-        if os.path.exists(out):
-            old = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".old-", dir=parent)
-            os.rename(out, os.path.join(old, "x"))
-        os.rename(tmp, out)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
+        with atomic_directory(out) as tmp:
+            for part in PARTS:
+                t0 = time.time()
+                src = src_files[part]
+                label = os.path.basename(src)
+                part_dt = "F32" if part == "detokenizer" else dt
+                sd = _load_state_dict(src)
+                meta = {"format": ex.FORMAT, "format_version": str(ex.FORMAT_VERSION), "part": part,
+                        "source": "min-dalle " + label}
+                n, omitted, size = write_part(os.path.join(tmp, ex.FILES[part]), label, sd, tables[part], part_dt, meta)
+                del sd
+                total_bytes += size
+                extra = f", {omitted} absent LN weights omitted" if omitted else ""
+                log(f"{part}: {label} -> {ex.FILES[part]}: {n} tensors, {size / 1e6:.1f} MB {part_dt}{extra} "
+                    f"({time.time() - t0:.1f} s)", flush=True)
+            for key in ("vocab", "merges"):
+                shutil.copyfile(src_files[key], os.path.join(tmp, ex.FILES[key]))
+                size = os.path.getsize(src_files[key])
+                total_bytes += size
+                log(f"{key}: {os.path.basename(src_files[key])} -> {ex.FILES[key]} ({size / 1e6:.2f} MB, copied)",
+                    flush=True)
+            with open(os.path.join(tmp, "config.json"), "w") as f:
+                json.dump(config, f, indent=1)
+                f.write("\n")
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         _remove_empty(created)
         raise
     log(f"converted {name} ({dtype} encoder/decoder, f32 detokenizer) to {out}: {total_bytes / 1e9:.2f} GB in "

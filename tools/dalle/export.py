@@ -19,15 +19,14 @@ import argparse
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
+from tools.atomic_dir import atomic_directory
 from tools.dalle import safetensors_io as st
 from tools.dalle.model import DalleConfig, DalleModel, is_absent_ln_weight, meta_tables
 from tools.dalle.tokenizer import SPECIALS, TextTokenizer
@@ -172,8 +171,7 @@ def write_model_dir(out: str, config: dict, encoder: Dict[str, torch.Tensor], de
     for part in parts:
         check_tensors(part, parts[part], tables[part], omit)
 
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".tmp-", dir=parent)
-    try:
+    with atomic_directory(out) as tmp:
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump(config, f, indent=1)
             f.write("\n")
@@ -184,17 +182,6 @@ def write_model_dir(out: str, config: dict, encoder: Dict[str, torch.Tensor], de
             f.write(tok.vocab_text())
         with open(os.path.join(tmp, FILES["merges"]), "w", encoding="utf-8") as f:
             f.write(tok.merges_text())
-        os.chmod(tmp, 0o755)
-        old = None
-        if os.path.exists(out):
-            old = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".old-", dir=parent)
-            os.rename(out, os.path.join(old, "x"))
-        os.rename(tmp, out)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

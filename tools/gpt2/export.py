@@ -26,15 +26,14 @@ import argparse
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
+from tools.atomic_dir import atomic_directory
 from tools.dalle import safetensors_io as st
 from tools.gpt2 import bpe_train
 from tools.gpt2.model import GPT2, GPT2Config, expected_shapes, is_mask_buffer
@@ -204,25 +203,13 @@ def write_model_dir(out: str, cfg: GPT2Config, tensors: "OrderedDict[str, np.nda
             "sampling": {k: gcfg[k] for k in DEFAULT_SAMPLING}}
     if extra:
         tess.update(extra)
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".tmp-", dir=parent)
-    try:
+    with atomic_directory(out) as tmp:
         for fname, obj in (("config.json", hcfg), ("generation_config.json", gcfg), ("tessera.json", tess)):
             with open(os.path.join(tmp, fname), "w") as f:
                 json.dump(obj, f, indent=2)
                 f.write("\n")
         st.write(os.path.join(tmp, "model.safetensors"), tensors, {"format": "pt"})
         tok.save(tmp)
-        os.chmod(tmp, 0o755)
-        old = None
-        if os.path.exists(out):
-            old = tempfile.mkdtemp(prefix="." + os.path.basename(out) + ".old-", dir=parent)
-            os.rename(out, os.path.join(old, "x"))
-        os.rename(tmp, out)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
