@@ -14,24 +14,10 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-
-
-def run(step: str, args, timings: dict) -> None:
-    cmd = [PY, "-m"] + [str(a) for a in args]
-    print(f"== {step}: {' '.join(cmd)}", flush=True)
-    t0 = time.time()
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    rc = subprocess.call(cmd, cwd=REPO, env=env)
-    timings[step] = round(time.time() - t0, 1)
-    print(f"== {step}: done in {timings[step]:.0f}s (exit {rc})", flush=True)
-    if rc != 0:
-        raise SystemExit(f"retrain: step {step!r} failed with exit code {rc}")
+from tools.steps import REPO, run_step
 
 
 def main(argv=None) -> int:
@@ -63,20 +49,20 @@ def main(argv=None) -> int:
             return 2
     else:
         vq_dir = os.path.join(args.work, "vq")
-        run("vq", ["tools.vq.train", "--out", vq_dir, "--minutes", args.vq_minutes, "--seed", args.seed] + dev + thr
+        run_step("vq", ["tools.vq.train", "--out", vq_dir, "--minutes", args.vq_minutes, "--seed", args.seed] + dev + thr
             + shlex.split(args.vq_args), timings)
         vq = os.path.join(vq_dir, "vq.pt")
     tok_dir = os.path.join(args.work, "tokenizer")
-    run("tokenizer", ["tools.dalle.tokenizer", "train", "--out", tok_dir, "--seed", 0], timings)
+    run_step("tokenizer", ["tools.dalle.tokenizer", "train", "--out", tok_dir, "--seed", 0], timings)
     run_dir = os.path.join(args.work, "dalle")
-    run("transformer", ["tools.dalle.train", "--out", run_dir, "--vq", vq, "--tokenizer", tok_dir, "--minutes",
+    run_step("transformer", ["tools.dalle.train", "--out", run_dir, "--vq", vq, "--tokenizer", tok_dir, "--minutes",
                         args.dalle_minutes, "--seed", args.seed, "--scenes", args.scenes, "--no-eval"] + dev + thr,
         timings)
-    run("export", ["tools.dalle.export", "--ckpt", os.path.join(run_dir, "dalle.pt"), "--vq", vq, "--out",
+    run_step("export", ["tools.dalle.export", "--ckpt", os.path.join(run_dir, "dalle.pt"), "--vq", vq, "--out",
                    args.model_out, "--dtype", args.dtype], timings)
-    run("golden", ["tools.dalle.golden", "--model-dir", args.model_out, "--out", args.golden_out], timings)
+    run_step("golden", ["tools.dalle.golden", "--model-dir", args.model_out, "--out", args.golden_out], timings)
     eval_json = os.path.join(args.work, "eval.json")
-    run("evaluate", ["tools.dalle.evaluate", "--model-dir", args.model_out, "--vq", vq, "--n", args.eval_n,
+    run_step("evaluate", ["tools.dalle.evaluate", "--model-dir", args.model_out, "--vq", vq, "--n", args.eval_n,
                      "--seed", args.seed,
                      "--json", eval_json, "--save-grid", os.path.join(args.work, "samples.png")] + dev + thr, timings)
     timings["total"] = round(time.time() - t_all, 1)

@@ -18,6 +18,7 @@ the judge evaluation of tools.dalle.evaluate (500 seen + 500 held-out prompts) u
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tools import steps
 from tools.dalle import tokenizer as tokmod
 from tools.dalle.model import DalleConfig, DalleModel, save
 from tools.shapes import world
@@ -86,21 +88,8 @@ def build_dataset(vq, tok, n_scenes: int, caps_per_scene: int, text_count: int, 
     return {"text": torch.tensor(texts, dtype=torch.int16), "image": codes[sidx], "scene": sidx.to(torch.int32)}
 
 
-def load_or_build(path: str, key: dict, builder, log=print) -> dict:
-    if os.path.exists(path):
-        try:
-            d = torch.load(path)
-            if d.get("key") == key:
-                log(f"data: reusing {path} ({d['text'].shape[0]} pairs)", flush=True)
-                return d
-        except Exception:  # unreadable cache: rebuild
-            pass
-    d = builder()
-    d["key"] = key
-    tmp = path + ".tmp"
-    torch.save(d, tmp)
-    os.replace(tmp, path)
-    return d
+# Datasets cached beside the run, rebuilt when their recipe changes; a reused one reports its size.
+load_or_build = functools.partial(steps.load_or_build, describe=lambda d: f"{d['text'].shape[0]} pairs")
 
 
 def make_batch(data: dict, idx: torch.Tensor, empty_frac: float, gen: torch.Generator, bos: int, device):

@@ -14,24 +14,10 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-
-
-def run(step: str, args, timings: dict) -> None:
-    cmd = [PY, "-m"] + [str(a) for a in args]
-    print(f"== {step}: {' '.join(cmd)}", flush=True)
-    t0 = time.time()
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    rc = subprocess.call(cmd, cwd=REPO, env=env)
-    timings[step] = round(time.time() - t0, 1)
-    print(f"== {step}: done in {timings[step]:.0f}s (exit {rc})", flush=True)
-    if rc != 0:
-        raise SystemExit(f"retrain: step {step!r} failed with exit code {rc}")
+from tools.steps import REPO, run_step
 
 
 def main(argv=None) -> int:
@@ -58,13 +44,13 @@ def main(argv=None) -> int:
     run_dir = os.path.join(args.work, "train")
     if args.fresh and os.path.isdir(run_dir):
         shutil.rmtree(run_dir)
-    run("train", ["tools.gpt2.train", "--out", run_dir, "--minutes", args.minutes, "--seed", args.seed, "--corpus",
+    run_step("train", ["tools.gpt2.train", "--out", run_dir, "--minutes", args.minutes, "--seed", args.seed, "--corpus",
                   args.corpus, "--device", args.device, "--threads", args.threads, "--eval-captions", 0], timings)
-    run("export", ["tools.gpt2.export", "--ckpt", os.path.join(run_dir, "gpt2.pt"), "--out", args.model_out,
+    run_step("export", ["tools.gpt2.export", "--ckpt", os.path.join(run_dir, "gpt2.pt"), "--out", args.model_out,
                    "--dtype", args.dtype], timings)
-    run("golden", ["tools.gpt2.golden", "--model-dir", args.model_out, "--out", args.golden_out], timings)
+    run_step("golden", ["tools.gpt2.golden", "--model-dir", args.model_out, "--out", args.golden_out], timings)
     eval_json = os.path.join(args.work, "eval.json")
-    run("evaluate", ["tools.gpt2.evaluate", "--model-dir", args.model_out, "--n", args.eval_n, "--seed", args.seed,
+    run_step("evaluate", ["tools.gpt2.evaluate", "--model-dir", args.model_out, "--n", args.eval_n, "--seed", args.seed,
                      "--train-seed", args.seed, "--json", eval_json, "--threads", args.threads], timings)
     timings["total"] = round(time.time() - t_all, 1)
     with open(eval_json) as f:

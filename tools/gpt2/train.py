@@ -18,7 +18,7 @@ With ``--corpus none`` a small built-in text replaces the corpus (smoke tests).
 from __future__ import annotations
 
 import argparse
-import hashlib
+import functools
 import json
 import math
 import os
@@ -30,6 +30,7 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
+from tools import steps
 from tools.gpt2 import bpe_train, data
 from tools.gpt2.model import GPT2, GPT2Config, generate
 
@@ -106,21 +107,8 @@ def data_key(args) -> dict:
             "vocab": args.vocab_size, "seed": args.seed, "v": 1}
 
 
-def load_or_build(path: str, key: dict, builder, log=print) -> dict:
-    if os.path.exists(path):
-        try:
-            d = torch.load(path)
-            if d.get("key") == key:
-                log(f"data: reusing {path} ({len(d['train'])} tokens)", flush=True)
-                return d
-        except Exception:  # unreadable cache: rebuild
-            pass
-    d = builder()
-    d["key"] = key
-    tmp = path + ".tmp"
-    torch.save(d, tmp)
-    os.replace(tmp, path)
-    return d
+# Datasets cached beside the run, rebuilt when their recipe changes; a reused one reports its size.
+load_or_build = functools.partial(steps.load_or_build, describe=lambda d: f"{len(d['train'])} tokens")
 
 
 def get_batch(stream: torch.Tensor, starts: torch.Tensor, batch: int, ctx: int, gen: torch.Generator,
