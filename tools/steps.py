@@ -1,7 +1,10 @@
-"""What the training tools share: cached datasets keyed by their recipe, and the retrain drivers' steps (each
-step a ``python3 -m`` module run from the repository root, timed, stopping the driver when it fails)."""
+"""What the training tools share: cached datasets keyed by their recipe, golden-vector files, and the retrain
+drivers' steps (each a ``python3 -m`` module run from the repository root, timed, stopping the driver when it
+fails)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -45,3 +48,23 @@ def run_step(step: str, args, timings: dict) -> None:
     print(f"== {step}: done in {timings[step]:.0f}s (exit {rc})", flush=True)
     if rc != 0:
         raise SystemExit(f"retrain: step {step!r} failed with exit code {rc}")
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_golden(out_dir: str, tensors, meta: dict, fmt: str, stem: str = "golden") -> None:
+    """Golden vectors as the parity tests read them: OUT/STEM.safetensors (``fmt`` in its metadata) and the
+    description OUT/STEM.json."""
+    from tools.dalle import safetensors_io as st
+
+    os.makedirs(out_dir, exist_ok=True)
+    st.write(os.path.join(out_dir, stem + ".safetensors"), tensors, {"format": fmt})
+    with open(os.path.join(out_dir, stem + ".json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1, ensure_ascii=True)
+        f.write("\n")

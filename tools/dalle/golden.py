@@ -23,8 +23,7 @@ T = text_token_count, E = embed_dim, S = image_token_count, R = decoder_vocab_ro
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
+import functools
 import os
 import sys
 import time
@@ -33,6 +32,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
+from tools import steps
 from tools.dalle import safetensors_io as st
 from tools.dalle import tokenizer as tokmod
 from tools.dalle.export import ExportError, load_model_dir, make_config, write_model_dir
@@ -45,14 +45,6 @@ PROMPTS = (
     "a big green triangle at the top",  # held-out combination (green triangle)
 )
 TF_SEED = 4242
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @torch.no_grad()
@@ -106,7 +98,7 @@ def compute(model_dir: str, prompts: Sequence[str] = PROMPTS, tf_prompts: Option
         "tf_prompts": tf_prompts, "tf_seed": TF_SEED, "image_prompts": image_prompts,
         "supercondition_factor": cfg.supercondition_factor, "top_k": 1,
         "bos_id": cfg.bos_id, "text_token_count": T, "image_token_count": S,
-        "model_files_sha256": {f: sha256_file(os.path.join(model_dir, f)) for f in
+        "model_files_sha256": {f: steps.sha256_file(os.path.join(model_dir, f)) for f in
                                ["config.json"] + sorted(c["files"].values())},
         "tensors": {n: {"dtype": st.dtype_name(t.numpy()), "shape": list(t.shape)} for n, t in tensors},
         "notes": "emoji.demojize is not applied by this tokenizer (no emoji package); computed in f32 from the "
@@ -115,13 +107,7 @@ def compute(model_dir: str, prompts: Sequence[str] = PROMPTS, tf_prompts: Option
     return tensors, meta
 
 
-def write_golden(out_dir: str, tensors, meta, stem: str = "golden") -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    st.write(os.path.join(out_dir, stem + ".safetensors"), tensors, {"format": "tessera.dalle.golden"})
-    with open(os.path.join(out_dir, stem + ".json"), "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=1, ensure_ascii=True)
-        f.write("\n")
-
+write_golden = functools.partial(steps.write_golden, fmt="tessera.dalle.golden")
 
 def random_mini(out_dir: str, seed: int = 1234, dtype: str = "f32", detokenizer: str = "real", log=print) -> str:
     """A random-weights model at the real Mini dimensions (embed 1024, 16 heads, GLU 2730, 16384 image tokens,

@@ -29,7 +29,7 @@ Tensors (P prompts, S = sum of the prompts' token counts, V = vocab_size, N = gr
 from __future__ import annotations
 
 import argparse
-import hashlib
+import functools
 import json
 import os
 import random
@@ -40,6 +40,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
+from tools import steps
 from tools.dalle import safetensors_io as st
 from tools.gpt2 import bpe_train, data
 from tools.gpt2.export import ExportError, load_model_dir, model_tensors, write_model_dir
@@ -57,14 +58,6 @@ LONG_TEXT = ("And God said, Let there be light: and there was light. And God saw
 PROCESSORS = {"repetition_penalty": 1.3, "temperature": 0.8, "top_k": 40, "top_p": 0.95}
 GREEDY_STEPS = 32
 LONG_SEED = 4242
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @torch.no_grad()
@@ -129,7 +122,7 @@ def compute(model_dir: str, prompts: Sequence[Optional[str]] = PROMPTS, raw_prom
         "long_text": None if long_random else LONG_TEXT, "long_seed": LONG_SEED if long_random else None,
         "processors": dict(PROCESSORS, order=["repetition_penalty", "temperature", "top_k", "top_p"]),
         "proc_kept": int(torch.isfinite(lout).sum()),
-        "model_files_sha256": {f: sha256_file(os.path.join(model_dir, f)) for f in files
+        "model_files_sha256": {f: steps.sha256_file(os.path.join(model_dir, f)) for f in files
                                if os.path.exists(os.path.join(model_dir, f))},
         "tensors": {n: {"dtype": st.dtype_name(a), "shape": list(a.shape)} for n, a in tensors},
         "notes": "f32 math from the exported files; greedy = argmax of raw logits with KV cache, eos does not stop; "
@@ -138,13 +131,7 @@ def compute(model_dir: str, prompts: Sequence[Optional[str]] = PROMPTS, raw_prom
     return tensors, meta
 
 
-def write_golden(out_dir: str, tensors, meta, stem: str = "golden") -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    st.write(os.path.join(out_dir, stem + ".safetensors"), tensors, {"format": "tessera.gpt2.golden"})
-    with open(os.path.join(out_dir, stem + ".json"), "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=1, ensure_ascii=True)
-        f.write("\n")
-
+write_golden = functools.partial(steps.write_golden, fmt="tessera.gpt2.golden")
 
 def small_tokenizer(vocab_size: int = 50257, trained: int = 600) -> bpe_train.ByteLevelBPE:
     """A ``trained``-entry BPE (built-in text + 2,000 shapes captions), padded with filler tokens ``<unusedN>``
