@@ -6,6 +6,7 @@
 
 #include "gpu/error.hpp"
 #include "io/files.hpp"
+#include "tessera/audio.hpp"
 
 namespace tessera::io {
 namespace {
@@ -138,13 +139,7 @@ Audio downmix_to_mono(const Audio& audio) {
   Audio m;
   m.sample_rate = audio.sample_rate;
   m.channels = 1;
-  const uint64_t frames = audio.frames();
-  m.samples.resize(frames);
-  for (uint64_t f = 0; f < frames; ++f) {
-    double sum = 0;
-    for (uint32_t c = 0; c < audio.channels; ++c) sum += audio.samples[f * audio.channels + c];
-    m.samples[f] = static_cast<float>(sum / audio.channels);
-  }
+  m.samples = tessera::audio::downmix(audio.samples.data(), audio.frames(), audio.channels);
   return m;
 }
 

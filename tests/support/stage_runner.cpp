@@ -9,7 +9,8 @@ namespace tessera::test {
 
 PortValue::PortValue(PortValue&& o) noexcept
     : type(o.type), count(o.count), length(o.length), width(o.width), height(o.height), text(std::move(o.text)),
-      ids(std::move(o.ids)), mask(std::move(o.mask)), pixels(std::move(o.pixels)), tensor(o.tensor), services(o.services) {
+      ids(std::move(o.ids)), mask(std::move(o.mask)), pixels(std::move(o.pixels)),
+      samples(std::move(o.samples)), frames(o.frames), channels(o.channels), sample_rate(o.sample_rate), tensor(o.tensor), services(o.services) {
   o.tensor = 0;
 }
 
@@ -22,6 +23,17 @@ PortValue PortValue::texts(std::vector<std::string> t) {
   v.type = TESSERA_PORT_TEXT;
   v.count = static_cast<uint32_t>(t.size());
   v.text = std::move(t);
+  return v;
+}
+
+PortValue PortValue::audio(std::vector<float> samples, uint32_t channels, uint32_t sample_rate) {
+  PortValue v;
+  v.type = TESSERA_PORT_AUDIO;
+  v.count = 1;
+  v.channels = channels;
+  v.sample_rate = sample_rate;
+  v.frames = channels ? samples.size() / channels : 0;
+  v.samples = std::move(samples);
   return v;
 }
 
@@ -92,6 +104,12 @@ tessera_status_t set_output(const tessera_run_t* r, const char* name, const tess
     out.height = v->height;
     out.pixels.assign(v->pixels, v->pixels + n * v->width * v->height * 3);
   }
+  if (v->type == TESSERA_PORT_AUDIO) {
+    out.frames = v->frames;
+    out.channels = v->channels;
+    out.sample_rate = v->sample_rate;
+    out.samples.assign(v->samples, v->samples + n * v->frames * v->channels);
+  }
   if (v->type == TESSERA_PORT_TENSOR) out.tensor = st->services->retain(v->tensor);
   st->outputs->erase(name);
   st->outputs->emplace(name, std::move(out));
@@ -158,6 +176,10 @@ std::map<std::string, PortValue> StageRunner::run(const std::map<std::string, co
     v.pixels = pv->pixels.data();
     v.width = pv->width;
     v.height = pv->height;
+    v.samples = pv->samples.data();
+    v.frames = pv->frames;
+    v.channels = pv->channels;
+    v.sample_rate = pv->sample_rate;
     v.tensor = pv->tensor;
     st.inputs[name] = v;
   }

@@ -18,6 +18,9 @@ struct PortValue {
   std::vector<std::string> text;
   std::vector<int32_t> ids, mask;
   std::vector<uint8_t> pixels;
+  std::vector<float> samples;  // audio: count clips of `frames` x `channels`, interleaved
+  uint64_t frames = 0;
+  uint32_t channels = 0, sample_rate = 0;
   tessera_tensor_t tensor = 0;
   plugin::Services* services = nullptr;
 
@@ -27,6 +30,7 @@ struct PortValue {
   ~PortValue();
 
   static PortValue texts(std::vector<std::string> t);
+  static PortValue audio(std::vector<float> samples, uint32_t channels, uint32_t sample_rate);
   static PortValue tokens(uint32_t rows, uint32_t length, std::vector<int32_t> ids, std::vector<int32_t> mask = {});
   // The tensor's values as f32 / i32 (downloaded).
   std::vector<float> floats() const;

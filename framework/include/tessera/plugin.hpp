@@ -84,6 +84,13 @@ struct Image {
   std::vector<uint8_t> pixels;
 };
 
+// Audio clips: `count` clips of `frames` samples per channel, interleaved, f32 in [-1, 1].
+struct Audio {
+  uint32_t sample_rate = 0, channels = 1, count = 1;
+  uint64_t frames = 0;
+  std::vector<float> samples;
+};
+
 // ---- GPU services ---------------------------------------------------------------------------------------------
 
 // Throws std::runtime_error with the host's message when a service call fails.
@@ -426,6 +433,16 @@ class Run {
     img.pixels.assign(v->pixels, v->pixels + static_cast<size_t>(v->count) * v->width * v->height * 3);
     return img;
   }
+  Audio audio(const char* name) const {
+    const tessera_value_t* v = require(name, TESSERA_PORT_AUDIO);
+    Audio a;
+    a.sample_rate = v->sample_rate;
+    a.channels = v->channels;
+    a.count = v->count;
+    a.frames = v->frames;
+    a.samples.assign(v->samples, v->samples + static_cast<size_t>(v->count) * v->frames * v->channels);
+    return a;
+  }
   std::vector<std::string> texts(const char* name) const {
     const tessera_value_t* v = require(name, TESSERA_PORT_TEXT);
     return std::vector<std::string>(v->text, v->text + v->count);
@@ -471,6 +488,16 @@ class Run {
     v.width = img.width;
     v.height = img.height;
     v.pixels = img.pixels.data();
+    publish(name, v);
+  }
+  void set_audio(const char* name, const Audio& a) const {
+    if (a.samples.size() != static_cast<size_t>(a.count) * a.frames * a.channels)
+      throw std::runtime_error(std::string("output '") + name + "': samples must hold count x frames x channels values");
+    tessera_value_t v = blank(TESSERA_PORT_AUDIO, a.count);
+    v.samples = a.samples.data();
+    v.frames = a.frames;
+    v.channels = a.channels;
+    v.sample_rate = a.sample_rate;
     publish(name, v);
   }
   void set_texts(const char* name, const std::vector<std::string>& texts) const {
