@@ -21,7 +21,7 @@
 namespace tessera_plugins::whisper {
 
 // librosa.filters.mel(sr=16000, n_fft=400, n_mels, htk=False, norm="slaney"): triangles on the Slaney mel
-// scale (linear below 1 kHz, logarithmic above), each scaled to unit area. Designed in double. [n_mels, 201].
+// scale (linear below 1 kHz, logarithmic above), each scaled to unit area. [n_mels, 201], f32 values.
 inline std::vector<double> slaney_mel_filters(int n_mels) {
   constexpr double f_sp = 200.0 / 3.0, min_log_hz = 1000.0, min_log_mel = min_log_hz / f_sp;
   const double logstep = std::log(6.4) / 27.0;
@@ -37,7 +37,10 @@ inline std::vector<double> slaney_mel_filters(int n_mels) {
     for (int k = 0; k < bins; ++k) {
       const double f = k * (kSampleRate / 2.0) / (bins - 1);
       const double rise = (f - lo) / (mid - lo), fall = (hi - f) / (hi - mid);
-      w[static_cast<size_t>(m * bins + k)] = std::max(0.0, std::min(rise, fall)) * 2.0 / (hi - lo);
+      // librosa keeps the weights in f32 between the triangle and the area normalisation; rounding at both
+      // places as it does reproduces OpenAI's mel_filters.npz bit for bit.
+      const float triangle = static_cast<float>(std::max(0.0, std::min(rise, fall)));
+      w[static_cast<size_t>(m * bins + k)] = static_cast<float>(static_cast<double>(triangle) * (2.0 / (hi - lo)));
     }
   }
   return w;

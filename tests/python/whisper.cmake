@@ -1,0 +1,8 @@
+# Whisper tools (tools/whisper): OpenAI name tables, attention and KV cache, the mel front end (filters, STFT, floor),
+# tiktoken rank files and special ids, the greedy / beam decoding rules, the checkpoint converter (round trip and
+# refusals), the golden-vector tool at small dims.
+# include()d from tests/python/CMakeLists.txt, which defines TESSERA_REPO_ROOT.
+add_test(NAME whisper_tools
+         COMMAND /usr/bin/python3 -m unittest tools.whisper.test_whisper
+         WORKING_DIRECTORY ${TESSERA_REPO_ROOT})
+set_tests_properties(whisper_tools PROPERTIES TIMEOUT 300 LABELS python)
