@@ -15,6 +15,8 @@ int run_ops(const gpu::ContextOptions& options, const std::vector<std::string>& 
 int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std::string>& args);
 // `tessera bench text-generation [--model DIR]... [--prompt-tokens P] [--tokens N] [--batches 1,8] ...`.
 int run_text_generation(const gpu::ContextOptions& options, const std::vector<std::string>& args);
+// `tessera bench speech [--model DIR] [--audio WAV] [--beam B] [--runs R] [--threads T] [--json]`.
+int run_speech(const gpu::ContextOptions& options, const std::vector<std::string>& args);
 
 // Prints one figure beside its reference, as text or as a JSON line.
 class Reporter {
@@ -41,6 +43,11 @@ double median(std::vector<double> v);
 // threads: otherwise OpenBLAS starts threads of its own beside torch's and the reference runs up to 3x
 // slower on a small machine. 0 leaves the library defaults.
 std::string run_python_reference(const std::string& script_and_args, int threads);
+
+// `s` in single quotes for a POSIX shell command line.
+std::string shell_quote(const std::string& s);
+// The per-user cache directory ($XDG_CACHE_HOME/tessera or ~/.cache/tessera): models the benches make once.
+std::string cache_dir();
 
 // Median over `reps` runs (after a warm-up) of a stream that `record` fills.
 GpuTime time_gpu(gpu::Context& ctx, const std::function<void(gpu::Stream&)>& record, int reps);

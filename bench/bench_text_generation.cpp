@@ -36,22 +36,10 @@ int usage() {
   return 2;
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-fs::path cache_dir() {
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "tessera";
-  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "tessera";
-  return fs::temp_directory_path() / "tessera-cache";
-}
-
 // GPT-2 small's dimensions (12 layers, 768 wide, 50257 tokens, 1024 positions) with random weights and GPT-2's
 // own vocabulary, made once and kept.
 std::string small_model() {
-  const fs::path dir = cache_dir() / "bench" / "gpt2-small-random";
+  const fs::path dir = fs::path(cache_dir()) / "bench" / "gpt2-small-random";
   if (fs::exists(dir / "model" / "model.safetensors")) return (dir / "model").string();
   std::fprintf(stderr, "making a GPT-2-small-sized model with random weights in %s ...\n", dir.c_str());
   const std::string cmd = "cd " TESSERA_SOURCE_DIR " && /usr/bin/python3 -m tools.gpt2.golden --random-small " +

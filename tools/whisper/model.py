@@ -304,10 +304,11 @@ def mel_filters(n_mels: int) -> np.ndarray:
     return (w.astype(np.float64) * norm[:, None]).astype(np.float32)
 
 
-def log_mel(samples: np.ndarray, n_mels: int) -> torch.Tensor:
-    """16 kHz mono float samples -> log-mel [n_mels, (n + 480000) // 160] (float32), as in the module doc."""
+def log_mel(samples: np.ndarray, n_mels: int, window_frames: int = CHUNK_FRAMES) -> torch.Tensor:
+    """16 kHz mono float samples -> log-mel [n_mels, (n + window_frames * 160) // 160] (float32), as in the module
+    doc: one window of zeros is appended (30 s for OpenAI's models; 2 * n_audio_ctx frames in general)."""
     x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-    x = F.pad(x, (0, CHUNK_SAMPLES))
+    x = F.pad(x, (0, window_frames * HOP))
     spec = torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, pad_mode="reflect",
                       return_complex=True)
     power = spec[:, :-1].abs() ** 2  # [201, frames]; the last frame is dropped
@@ -317,9 +318,11 @@ def log_mel(samples: np.ndarray, n_mels: int) -> torch.Tensor:
     return (logm + 4.0) / 4.0
 
 
-def mel_windows(mel: torch.Tensor, n_samples: int) -> List[torch.Tensor]:
-    """The 3000-frame windows [n_mels, 3000] at frames 0, 3000, ... while the start is < n_samples // 160."""
-    return [mel[:, s:s + CHUNK_FRAMES] for s in range(0, n_samples // HOP, CHUNK_FRAMES)]
+def mel_windows(mel: torch.Tensor, n_samples: int, window_frames: int = CHUNK_FRAMES) -> List[torch.Tensor]:
+    """The windows [n_mels, W] (W = 3000 for OpenAI's models) at frames 0, W, 2W, ... while the start is
+    < n_samples // 160."""
+    W = window_frames
+    return [mel[:, s:s + W] for s in range(0, n_samples // HOP, W)]
 
 
 # ---------------------------------------------------------------------------------------------- decoding

@@ -1,0 +1,148 @@
+// `tessera bench speech`: configs/transcribe.yaml (the tessera.whisper plugin) on a clip, as a user runs it,
+// beside PyTorch running the same weights with the same algorithm (tools/bench_torch_whisper.py) in the same
+// run: seconds per transcription, the real-time factor (seconds of work per second of audio; below 1 is
+// faster than real time) and the ratio. Medians over --runs after a warm-up.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <unistd.h>
+
+#include "bench_ops.hpp"
+#include "gpu/error.hpp"
+#include "io/wav.hpp"
+#include "pipeline/scheduler.hpp"
+#include "plugin/loader.hpp"
+#include "tessera/json.hpp"
+
+namespace tessera::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: tessera bench speech [--model DIR] [--audio WAV] [--beam B] [--max-tokens N] [--runs R]\n"
+               "                            [--threads T] [--json]\n"
+               "  Without --model: the bundled models/tiny-whisper when it exists, else a model of Whisper tiny's size\n"
+               "  with random weights (made once by tools/whisper/golden.py in the user cache dir). Without --audio:\n"
+               "  that model's sample clip (31.5 s, two windows, for the random one). WAV: 16 kHz mono 16-bit PCM (the\n"
+               "  reference reads only that). B: 1 greedy (default), more for beam search; T: PyTorch's threads (1).\n");
+  return 2;
+}
+
+// Whisper tiny's dimensions with random weights, and its two test clips, made once and kept.
+fs::path random_tiny() {
+  const fs::path dir = fs::path(cache_dir()) / "bench" / "whisper-tiny-random";
+  if (fs::exists(dir / "model" / "model.safetensors") && fs::exists(dir / "long.wav")) return dir;
+  std::fprintf(stderr, "making a Whisper-tiny-sized model with random weights in %s ...\n", dir.c_str());
+  const std::string cmd = "cd " TESSERA_SOURCE_DIR " && /usr/bin/python3 -m tools.whisper.golden --random-tiny " +
+                          shell_quote(dir.string()) + " >&2";
+  if (std::system(cmd.c_str()) != 0 || !fs::exists(dir / "model" / "model.safetensors"))
+    throw Error("could not make the Whisper-tiny-sized model (" + cmd + ")");
+  return dir;
+}
+
+}  // namespace
+
+int run_speech(const gpu::ContextOptions& options, const std::vector<std::string>& args) {
+  std::string model, audio;
+  int beam = 1, max_tokens = 224, runs = 3, threads = 1;
+  bool json = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto next = [&](auto* out) {
+      if (i + 1 >= args.size()) return false;
+      std::istringstream in(args[++i]);
+      in >> *out;
+      return !in.fail();
+    };
+    if (args[i] == "--model") {
+      if (!next(&model)) return usage();
+    } else if (args[i] == "--audio") {
+      if (!next(&audio)) return usage();
+    } else if (args[i] == "--beam") {
+      if (!next(&beam) || beam < 1 || beam > 16) return usage();
+    } else if (args[i] == "--max-tokens") {
+      if (!next(&max_tokens) || max_tokens < 1 || max_tokens > 448) return usage();
+    } else if (args[i] == "--runs") {
+      if (!next(&runs) || runs < 1) return usage();
+    } else if (args[i] == "--threads") {
+      if (!next(&threads) || threads < 1) return usage();
+    } else if (args[i] == "--json") {
+      json = true;
+    } else {
+      return usage();
+    }
+  }
+  if (model.empty()) {
+    const fs::path bundled = TESSERA_SOURCE_DIR "/models/tiny-whisper";
+    if (fs::exists(bundled / "config.json")) {
+      model = bundled.string();
+      if (audio.empty() && fs::exists(bundled / "sample.wav")) audio = (bundled / "sample.wav").string();
+    } else {
+      const fs::path dir = random_tiny();
+      model = (dir / "model").string();
+      if (audio.empty()) audio = (dir / "long.wav").string();
+    }
+  }
+  if (audio.empty()) {
+    std::fprintf(stderr, "tessera bench speech: give a clip with --audio (16 kHz mono 16-bit PCM)\n");
+    return 2;
+  }
+  model = fs::absolute(model).string();
+  audio = fs::absolute(audio).string();
+  const io::Audio clip = io::read_wav(audio);
+  const double seconds_of_audio = static_cast<double>(clip.frames()) / clip.sample_rate;
+
+  gpu::Context ctx(options);
+  plugin::PluginSet plugins(options);
+  plugins.services().use_context(ctx);
+  for (const auto& d : plugin::default_plugin_dirs()) plugins.load_directory(d);
+  pipeline::Scheduler scheduler(
+      plugins, pipeline::load_pipeline(TESSERA_SOURCE_DIR "/configs/transcribe.yaml", plugins.contracts()));
+  pipeline::RunOptions o;
+  o.inputs = {{"model", model}, {"audio", audio}, {"beam_size", std::to_string(beam)}};
+  o.overrides = {{"transcribe.max_tokens", std::to_string(max_tokens)}};
+  o.out_dir = (fs::temp_directory_path() / ("tessera-bench-" + std::to_string(::getpid()))).string();
+  std::vector<double> stage;
+  for (int r = 0; r <= runs; ++r) {  // run 0 loads the weights and compiles the pipelines
+    const pipeline::RunResult res = scheduler.run(o);
+    if (r > 0) stage.push_back(res.stage_seconds.at("transcribe"));
+  }
+  fs::remove_all(o.out_dir);
+
+  const std::string torch_out = run_python_reference(
+      TESSERA_SOURCE_DIR "/tools/bench_torch_whisper.py " + shell_quote(model) + " " + shell_quote(audio) + " " +
+          std::to_string(runs) + " " + std::to_string(threads) + " " + std::to_string(beam) + " " + std::to_string(max_tokens),
+      threads);
+  double t_total = 0, t_mel = 0, t_enc = 0, t_dec = 0;
+  int64_t tokens = 0;
+  std::string torch_name = "PyTorch";
+  try {
+    const json::Value t = json::parse(torch_out);
+    t_total = t.at("seconds").number();
+    t_mel = t.at("log_mel").number();
+    t_enc = t.at("encode").number();
+    t_dec = t.at("decode").number();
+    tokens = t.at("tokens").integer();
+    torch_name = "PyTorch " + t.at("torch").string() + " (" + std::to_string(t.at("threads").integer()) + " thr)";
+  } catch (const std::exception&) {
+    torch_name = "PyTorch (unavailable)";
+  }
+
+  Reporter rep(json);
+  rep.line("speech: " + model + ", " + audio + " (" + std::to_string(seconds_of_audio).substr(0, 5) + " s), " +
+           (beam > 1 ? "beam search of " + std::to_string(beam) : std::string("greedy")) + ", median of " +
+           std::to_string(runs) + " runs after a warm-up");
+  const double ours = median(stage);
+  rep.row("seconds per transcription", "s", ours, torch_name, t_total, "ours: the whole stage, resampling included");
+  rep.row("real-time factor (work / audio)", "x", ours / seconds_of_audio, torch_name, t_total / seconds_of_audio,
+          "below 1 is faster than real time");
+  rep.row("reference: log-mel / encode / decode", "s", 0, torch_name, 0,
+          std::to_string(t_mel).substr(0, 6) + " / " + std::to_string(t_enc).substr(0, 6) + " / " +
+              std::to_string(t_dec).substr(0, 6) + " s, " + std::to_string(tokens) + " tokens");
+  return 0;
+}
+
+}  // namespace tessera::bench
