@@ -87,7 +87,6 @@ class Transcribe : public sdk::Stage {
         out.ids.push_back(k < ids.size() ? ids[k] : loaded_->tokenizer.eot());
         out.mask.push_back(k < ids.size() ? 1 : 0);
       }
-    if (audio.count == 1) r.stream("text", texts[0]);
     r.set_texts("text", texts);
     r.set_tokens("tokens", out);
   }
@@ -107,7 +106,7 @@ class Transcribe : public sdk::Stage {
     const int64_t windows = mel_.windows_of(static_cast<int64_t>(samples.size()));
     EncoderScratch enc = model.new_encoder_scratch();
     const sdk::Tensor cross = model.new_cross();
-    std::string text;
+    std::string text, streamed;
     for (int64_t w = 0; w < windows; ++w) {
       model.encode(s, mel_.window(log_mel, w), enc);
       model.cross_kv(s, enc.features, cross);
@@ -120,7 +119,13 @@ class Transcribe : public sdk::Stage {
       };
       const Hypothesis h = decoder_.decode(cross, start_, max_tokens_, beam_size_, keep_going);
       ids.insert(ids.end(), h.tokens.begin(), h.tokens.end());
-      text += loaded_->tokenizer.decode(h.tokens);
+      std::string piece = loaded_->tokenizer.decode(h.tokens);
+      text += piece;
+      if (clips == 1) {  // a long recording shows its transcript window by window
+        if (streamed.empty()) piece = strip(piece);
+        if (!piece.empty()) r.stream("text", piece);
+        streamed += piece;
+      }
       if (r.cancelled()) break;
       r.progress((static_cast<double>(clip) + static_cast<double>(w + 1) / static_cast<double>(windows)) / clips, "transcribing");
     }
