@@ -121,6 +121,21 @@ TEST_F(WhisperParity, EncoderAndTeacherForcedLogitsMatchTheReference) {
   std::printf("audio features within %.2e of scale; %zu positions' logits within %.2e\n", ef, ids.size(), el);
 }
 
+TEST_F(WhisperParity, F16WeightsStayCloseToTheReference) {
+  // Real checkpoints ship fp16; keeping f32 weights as f16 on the GPU exercises the same paths.
+  StageRunner score(plugins_, "tessera.whisper", "score", {{"model", model()}, {"f16_weights", "true"}});
+  const PortValue audio = wav(file("speech.wav"));
+  const std::vector<int32_t> ids = ints("tf_tokens");
+  const PortValue tokens = PortValue::tokens(1, static_cast<uint32_t>(ids.size()), ids);
+  auto out = score.run({{"audio", &audio}, {"tokens", &tokens}});
+  const std::vector<float> logits = out.at("logits").floats(), want = golden_->read_f32("tf_logits");
+  ASSERT_EQ(logits.size(), want.size());
+  const double err = scaled_max_error(logits.data(), want.data(), logits.size());
+  EXPECT_LT(err, 2e-2);
+  EXPECT_GT(err, 1e-6);  // the weights really were rounded
+  std::printf("f16 weights: logits within %.2e of scale\n", err);
+}
+
 TEST_F(WhisperParity, GreedyTranscriptMatchesWhileTheMarginAllows) {
   const std::vector<int32_t> want = ints("greedy_ids");
   const std::vector<float> margins = golden_->read_f32("greedy_margins");
