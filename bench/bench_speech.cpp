@@ -2,10 +2,13 @@
 // beside PyTorch running the same weights with the same algorithm (tools/bench_torch_whisper.py) in the same
 // run: seconds per transcription, the real-time factor (seconds of work per second of audio; below 1 is
 // faster than real time) and the ratio. Medians over --runs after a warm-up.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <unistd.h>
 
@@ -23,12 +26,14 @@ namespace fs = std::filesystem;
 
 int usage() {
   std::fprintf(stderr,
-               "usage: tessera bench speech [--model DIR] [--audio WAV] [--beam B] [--max-tokens N] [--runs R]\n"
-               "                            [--threads T] [--json]\n"
+               "usage: tessera bench speech [--model DIR] [--audio WAV | --manifest TSV] [--beam B] [--max-tokens N]\n"
+               "                            [--runs R] [--threads T] [--json]\n"
                "  Without --model: the bundled models/tiny-whisper when it exists, else a model of Whisper tiny's size\n"
                "  with random weights (made once by tools/whisper/golden.py in the user cache dir). Without --audio:\n"
                "  that model's sample clip (31.5 s, two windows, for the random one). WAV: 16 kHz mono 16-bit PCM (the\n"
-               "  reference reads only that). B: 1 greedy (default), more for beam search; T: PyTorch's threads (1).\n");
+               "  reference reads only that). B: 1 greedy (default), more for beam search; T: PyTorch's threads (1).\n"
+               "  --manifest: lines \"file.wav<TAB>reference text\" (files relative to it), each transcribed once:\n"
+               "  the word error rate of both sides and the real-time factor over all of them.\n");
   return 2;
 }
 
@@ -44,10 +49,106 @@ fs::path random_tiny() {
   return dir;
 }
 
+// Words as the word error rate compares them (tools/whisper/data.py wer_words): lower case, anything but
+// letters, digits and apostrophes separates words.
+std::vector<std::string> wer_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::string w;
+  for (char c : text) {
+    const char l = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    if ((l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') || l == '\'') {
+      w += l;
+    } else if (!w.empty()) {
+      words.push_back(w);
+      w.clear();
+    }
+  }
+  if (!w.empty()) words.push_back(w);
+  return words;
+}
+
+// Word-level Levenshtein distance.
+size_t word_errors(const std::vector<std::string>& ref, const std::vector<std::string>& hyp) {
+  std::vector<size_t> prev(hyp.size() + 1), cur(hyp.size() + 1);
+  for (size_t j = 0; j <= hyp.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= ref.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= hyp.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ref[i - 1] == hyp[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[hyp.size()];
+}
+
+struct Clip {
+  std::string path, reference;
+};
+
+std::vector<Clip> read_manifest(const std::string& manifest) {
+  std::ifstream in(manifest);
+  if (!in) throw Error(manifest + ": cannot read the manifest");
+  std::vector<Clip> clips;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    const size_t tab = line.find('\t');
+    if (tab == std::string::npos) throw Error(manifest + ":" + std::to_string(n) + ": expected file<TAB>text");
+    clips.push_back({(fs::path(manifest).parent_path() / line.substr(0, tab)).string(), line.substr(tab + 1)});
+  }
+  if (clips.empty()) throw Error(manifest + ": no clips");
+  return clips;
+}
+
+// Transcribes every clip of a manifest once; the word error rate and real-time factor beside PyTorch's.
+int run_manifest(pipeline::Scheduler& scheduler, pipeline::RunOptions o, const std::string& model,
+                 const std::string& manifest, int beam, int max_tokens, int threads, bool json) {
+  const std::vector<Clip> clips = read_manifest(manifest);
+  double seconds = 0, audio_seconds = 0;
+  size_t errors = 0, words = 0;
+  for (size_t i = 0; i <= clips.size(); ++i) {  // clip 0 twice: the first run loads and compiles
+    const Clip& c = clips[i == 0 ? 0 : i - 1];
+    o.inputs["audio"] = c.path;
+    const pipeline::RunResult res = scheduler.run(o);
+    if (i == 0) continue;
+    seconds += res.stage_seconds.at("transcribe");
+    const io::Audio a = io::read_wav(c.path);
+    audio_seconds += static_cast<double>(a.frames()) / a.sample_rate;
+    std::ifstream text(res.files.at(0));
+    const std::string hyp((std::istreambuf_iterator<char>(text)), std::istreambuf_iterator<char>());
+    const std::vector<std::string> ref_words = wer_words(c.reference);
+    errors += word_errors(ref_words, wer_words(hyp));
+    words += ref_words.size();
+  }
+  fs::remove_all(o.out_dir);
+  const std::string torch_out = run_python_reference(
+      TESSERA_SOURCE_DIR "/tools/bench_torch_whisper.py " + shell_quote(model) + " " + shell_quote(manifest) + " 1 " +
+          std::to_string(threads) + " " + std::to_string(beam) + " " + std::to_string(max_tokens),
+      threads);
+  double t_seconds = 0, t_wer = 0;
+  std::string torch_name = "PyTorch";
+  try {
+    const json::Value t = json::parse(torch_out);
+    t_seconds = t.at("seconds").number();
+    t_wer = t.at("wer").number();
+    torch_name = "PyTorch " + t.at("torch").string() + " (" + std::to_string(t.at("threads").integer()) + " thr)";
+  } catch (const std::exception&) {
+    torch_name = "PyTorch (unavailable)";
+  }
+  Reporter rep(json);
+  rep.line("speech: " + model + ", " + std::to_string(clips.size()) + " clips of " + manifest + " (" +
+           std::to_string(audio_seconds).substr(0, 6) + " s of audio), " +
+           (beam > 1 ? "beam search of " + std::to_string(beam) : std::string("greedy")));
+  rep.row("word error rate", "%", 100.0 * static_cast<double>(errors) / static_cast<double>(std::max<size_t>(1, words)),
+          torch_name, 100.0 * t_wer, std::to_string(words) + " reference words");
+  rep.row("real-time factor (work / audio)", "x", seconds / audio_seconds, torch_name, t_seconds / audio_seconds,
+          "below 1 is faster than real time; ours: whole stage per clip");
+  return 0;
+}
+
 }  // namespace
 
 int run_speech(const gpu::ContextOptions& options, const std::vector<std::string>& args) {
-  std::string model, audio;
+  std::string model, audio, manifest;
   int beam = 1, max_tokens = 224, runs = 3, threads = 1;
   bool json = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -61,6 +162,8 @@ int run_speech(const gpu::ContextOptions& options, const std::vector<std::string
       if (!next(&model)) return usage();
     } else if (args[i] == "--audio") {
       if (!next(&audio)) return usage();
+    } else if (args[i] == "--manifest") {
+      if (!next(&manifest)) return usage();
     } else if (args[i] == "--beam") {
       if (!next(&beam) || beam < 1 || beam > 16) return usage();
     } else if (args[i] == "--max-tokens") {
@@ -86,14 +189,11 @@ int run_speech(const gpu::ContextOptions& options, const std::vector<std::string
       if (audio.empty()) audio = (dir / "long.wav").string();
     }
   }
-  if (audio.empty()) {
+  if (audio.empty() && manifest.empty()) {
     std::fprintf(stderr, "tessera bench speech: give a clip with --audio (16 kHz mono 16-bit PCM)\n");
     return 2;
   }
   model = fs::absolute(model).string();
-  audio = fs::absolute(audio).string();
-  const io::Audio clip = io::read_wav(audio);
-  const double seconds_of_audio = static_cast<double>(clip.frames()) / clip.sample_rate;
 
   gpu::Context ctx(options);
   plugin::PluginSet plugins(options);
@@ -102,9 +202,15 @@ int run_speech(const gpu::ContextOptions& options, const std::vector<std::string
   pipeline::Scheduler scheduler(
       plugins, pipeline::load_pipeline(TESSERA_SOURCE_DIR "/configs/transcribe.yaml", plugins.contracts()));
   pipeline::RunOptions o;
-  o.inputs = {{"model", model}, {"audio", audio}, {"beam_size", std::to_string(beam)}};
+  o.inputs = {{"model", model}, {"beam_size", std::to_string(beam)}};
   o.overrides = {{"transcribe.max_tokens", std::to_string(max_tokens)}};
   o.out_dir = (fs::temp_directory_path() / ("tessera-bench-" + std::to_string(::getpid()))).string();
+  if (!manifest.empty())
+    return run_manifest(scheduler, o, model, fs::absolute(manifest).string(), beam, max_tokens, threads, json);
+  audio = fs::absolute(audio).string();
+  o.inputs["audio"] = audio;
+  const io::Audio clip = io::read_wav(audio);
+  const double seconds_of_audio = static_cast<double>(clip.frames()) / clip.sample_rate;
   std::vector<double> stage;
   for (int r = 0; r <= runs; ++r) {  // run 0 loads the weights and compiles the pipelines
     const pipeline::RunResult res = scheduler.run(o);
