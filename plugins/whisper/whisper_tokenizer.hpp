@@ -93,7 +93,12 @@ class WhisperTokenizer {
 
   // The tokens that start every transcription window.
   std::vector<int32_t> start_sequence(const std::string& language) const {
-    if (!multilingual()) return {sot(), no_timestamps()};
+    if (!multilingual()) {
+      if (language != "en")
+        throw std::runtime_error("language '" + language + "': this model is English-only (its vocabulary has " +
+                                 std::to_string(n_vocab_) + " tokens, fewer than a multilingual one's 51865)");
+      return {sot(), no_timestamps()};
+    }
     return {sot(), language_token(language), transcribe(), no_timestamps()};
   }
 

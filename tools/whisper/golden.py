@@ -178,7 +178,8 @@ def compute(model_dir: str, speech_wav: str, long_wav: str, log=print):
     t0 = time.time()
     dims, model, tok = load_model_dir(model_dir)
     speech, long_ = read_wav(speech_wav), read_wav(long_wav)
-    mel = mel_windows(log_mel(speech, dims.n_mels), len(speech))[0].contiguous()
+    W = 2 * dims.n_audio_ctx  # mel frames per window: 3000 for OpenAI's models
+    mel = mel_windows(log_mel(speech, dims.n_mels, W), len(speech), W)[0].contiguous()
     feats = model.encoder(mel[None])
     init = initial_tokens(tok, "en")
     tf_tokens = init + [t % tok.eot for t in TF_TEXT_IDS]
@@ -187,13 +188,14 @@ def compute(model_dir: str, speech_wav: str, long_wav: str, log=print):
     info: dict = {}
     beam, beam_score = beam_decode(model, feats, tok, init, BEAM_SIZE, BEAM_MAX, info)
     log(f"golden: speech window encoded and decoded in {time.time() - t0:.1f}s", flush=True)
-    long_mel = log_mel(long_, dims.n_mels)
-    wins = mel_windows(long_mel, len(long_))
-    if len(wins) != 2:
-        raise ConvertError(f"long.wav gives {len(wins)} windows, expected 2")
+    long_mel = log_mel(long_, dims.n_mels, W)
+    wins = mel_windows(long_mel, len(long_), W)
+    if len(wins) < 2:
+        raise ConvertError(f"long.wav gives {len(wins)} window(s) of {W} frames, expected 2 or more")
     long_ids = [greedy_decode(model, model.encoder(w[None]), tok, init, LONG_MAX)[0] for w in wins]
     long_texts = [text_of(tok, ids) for ids in long_ids]
-    log(f"golden: long.wav ({len(long_) / SAMPLE_RATE:.1f} s, 2 windows) in {time.time() - t0:.1f}s", flush=True)
+    log(f"golden: long.wav ({len(long_) / SAMPLE_RATE:.1f} s, {len(wins)} windows) in {time.time() - t0:.1f}s",
+        flush=True)
 
     i32 = lambda v: np.asarray(v, np.int32)  # noqa: E731
     tensors = [
@@ -205,9 +207,7 @@ def compute(model_dir: str, speech_wav: str, long_wav: str, log=print):
         ("greedy_ids", i32(greedy)),
         ("greedy_margins", np.asarray(margins[:len(greedy)], np.float32)),
         ("beam_ids", i32(beam)),
-        ("long_greedy_ids_0", i32(long_ids[0])),
-        ("long_greedy_ids_1", i32(long_ids[1])),
-    ]
+    ] + [(f"long_greedy_ids_{i}", i32(ids)) for i, ids in enumerate(long_ids)]
     stopped = len(margins) > len(greedy)  # the last step chose eot
     meta = {
         "format": "tessera.whisper.golden", "format_version": 1,
@@ -231,7 +231,7 @@ def compute(model_dir: str, speech_wav: str, long_wav: str, log=print):
                                for f in ("config.json", "model.safetensors", "vocab.tiktoken")},
         "tensors": {n: {"dtype": st.dtype_name(a), "shape": list(a.shape)} for n, a in tensors},
         "notes": "f32 PyTorch from the written files; samples = int16 / 32768 read back from the WAVs; mel = log_mel "
-                 "(30 s of zeros appended, global max - 8 floor) window 0; greedy_margins pair with greedy_ids "
+                 "(a window of zeros appended, global max - 8 floor) window 0; greedy_margins pair with greedy_ids "
                  "(the eot step's margin is greedy_eot_margin); beam_score = summed log-probability (float64) of "
                  "the chosen hypothesis, ranked by beam_score / max(1, len); long_text = the windows' decoded "
                  "texts joined as they are, then stripped.",
@@ -258,20 +258,38 @@ def random_tiny(out_dir: str, seed: int = DEFAULT_SEED, dims: WhisperDims = TINY
     return meta
 
 
+def for_model(model_dir: str, speech_wav: str, long_wav: str, out_dir: str, log=print) -> dict:
+    """Golden vectors of an existing model directory (the bundled one) on two 16 kHz mono 16-bit clips."""
+    tensors, meta = compute(model_dir, speech_wav, long_wav, log)
+    meta["model_dir"] = os.path.relpath(model_dir, out_dir)
+    write_golden(out_dir, tensors, meta)
+    return meta
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.whisper.golden")
-    ap.add_argument("--random-tiny", required=True, metavar="DIR", help="where model/, the WAVs and golden.* go")
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--random-tiny", metavar="DIR", help="where model/, the WAVs and golden.* go")
+    mode.add_argument("--model-dir", metavar="DIR", help="golden vectors of this model (with --speech, --long, --out)")
+    ap.add_argument("--speech", help="--model-dir: a clip within one window")
+    ap.add_argument("--long", help="--model-dir: a clip of two windows or more")
+    ap.add_argument("--out", help="--model-dir: where golden.* go")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
     try:
-        meta = random_tiny(args.random_tiny, args.seed)
+        if args.model_dir:
+            if not (args.speech and args.long and args.out):
+                ap.error("--model-dir needs --speech, --long and --out")
+            meta = for_model(args.model_dir, args.speech, args.long, args.out)
+        else:
+            meta = random_tiny(args.random_tiny, args.seed)
     except (ConvertError, st.SafetensorsError, OSError, ValueError) as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 2
-    print(f"golden: wrote {args.random_tiny} in {time.time() - t0:.1f}s; greedy {meta['greedy_text']!r}; "
+    print(f"golden: wrote {args.random_tiny or args.out} in {time.time() - t0:.1f}s; greedy {meta['greedy_text']!r}; "
           f"beam {meta['beam_text']!r}; long {meta['long_text']!r}; min greedy margin "
           f"{meta['min_greedy_margin']:.4g}", flush=True)
     return 0
