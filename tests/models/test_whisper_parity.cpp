@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 #include "gpu/error.hpp"
 #include "io/safetensors.hpp"
@@ -233,6 +235,38 @@ TEST_F(WhisperParity, BadSettingsAreRefusedWithTheirReason) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("cannot read the model config"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(WhisperParity, BrokenModelFilesAreRefusedWithFileLineAndReason) {
+  const fs::path dir = fs::temp_directory_path() / ("whisper-broken-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(model()) / "config.json", dir / "config.json", fs::copy_options::overwrite_existing);
+  fs::create_symlink(fs::absolute(fs::path(model()) / "model.safetensors"), dir / "model.safetensors");
+  const int64_t n_vocab = meta_.at("dims").at("n_vocab").integer();
+  auto refused = [&](const std::string& vocab, const std::string& want) {
+    std::ofstream(dir / "vocab.tiktoken") << vocab;
+    try {
+      StageRunner t(plugins_, "tessera.whisper", "transcribe", {{"model", dir.string()}});
+      ADD_FAILURE() << "accepted a vocabulary that should give: " << want;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
+  const std::string path = (dir / "vocab.tiktoken").string();
+  refused("IQ== 0\nIg== 2\n", path + ":2: rank '2', expected 1 (ranks run 0, 1, 2, ...)");
+  refused("IQ== 0\n!!!! 1\n", path + ":2: the token is not valid base64");
+  refused("IQ==\n", path + ":1: expected 'base64-token rank'");
+  refused("IQ== 0\nIg== 1\n", path + ": 2 ranks do not fit a Whisper vocabulary of " + std::to_string(n_vocab) + " tokens");
+  std::ofstream(dir / "config.json") << "{\"model_type\": \"gpt2\"}";
+  try {
+    StageRunner t(plugins_, "tessera.whisper", "transcribe", {{"model", dir.string()}});
+    ADD_FAILURE() << "accepted a GPT-2 config";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find((dir / "config.json").string() + ": model_type must be \"whisper\""),
+              std::string::npos)
+        << e.what();
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace
