@@ -25,7 +25,8 @@ from tools.whisper import convert, golden
 from tools.whisper.model import (KVCache, MultiHeadAttention, Whisper, WhisperDims, beam_decode, expected_shapes,
                                  greedy_decode, initial_tokens, log_mel, mel_filters, mel_windows, param_table,
                                  sinusoids, suppress, transcribe)
-from tools.whisper.tokenizer import (LANGUAGES, Tokenizer, TokenizerError, parse_ranks, serialize_ranks)
+from tools.whisper.tokenizer import (LANGUAGES, Tokenizer, TokenizerError, num_languages, parse_ranks,
+                                     serialize_ranks)
 
 torch.set_num_threads(1)
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -201,8 +202,14 @@ class TestTokenizer(unittest.TestCase):
             self.assertEqual(t.is_multilingual, n_vocab >= 51865)
         with self.assertRaisesRegex(KeyError, "'yue' is not one of this tokenizer's 99 languages"):
             Tokenizer(toks, N_RANKS + 1608).language_token("yue")
+        # a model of our own may have fewer languages (the bundled one: English only); none at all does not fit
+        self.assertEqual(Tokenizer(toks, N_RANKS + 1510).n_languages, 1)
         with self.assertRaises(TokenizerError) as cm:
-            Tokenizer(toks, N_RANKS + 1607)
+            Tokenizer(toks, N_RANKS + 1509)
+        self.assertEqual(str(cm.exception), "300 ranks do not fit n_vocab 1809 (0 language tokens; 1 to 100 expected)")
+        # OpenAI's checkpoints have 99 or 100 (the converter's check)
+        with self.assertRaises(TokenizerError) as cm:
+            num_languages(N_RANKS, N_RANKS + 1607)
         self.assertEqual(str(cm.exception), "300 ranks do not fit n_vocab 1907 (1907 - 300 - 1509 = 98 language "
                                             "tokens; 99 or 100 expected)")
 

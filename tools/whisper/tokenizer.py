@@ -78,12 +78,16 @@ def serialize_ranks(tokens: Sequence[bytes]) -> bytes:
     return b"".join(base64.b64encode(t) + b" " + str(i).encode() + b"\n" for i, t in enumerate(tokens))
 
 
-def num_languages(n_ranks: int, n_vocab: int) -> int:
-    """L = n_vocab - ranks - 1509, which must be 99 or 100."""
+def num_languages(n_ranks: int, n_vocab: int, published: bool = True) -> int:
+    """L = n_vocab - ranks - 1509, which must be 99 or 100 for OpenAI's checkpoints (``published``), and 1 to 100 for
+    a model of our own (the bundled one has English only)."""
     L = n_vocab - n_ranks - N_FIXED_SPECIALS
-    if L not in (99, 100):
+    if published and L not in (99, 100):
         raise TokenizerError(f"{n_ranks} ranks do not fit n_vocab {n_vocab} ({n_vocab} - {n_ranks} - "
                              f"{N_FIXED_SPECIALS} = {L} language tokens; 99 or 100 expected)")
+    if not 1 <= L <= len(LANGUAGES):
+        raise TokenizerError(f"{n_ranks} ranks do not fit n_vocab {n_vocab} ({L} language tokens; 1 to "
+                             f"{len(LANGUAGES)} expected)")
     return L
 
 
@@ -95,7 +99,7 @@ class Tokenizer:
     def __init__(self, tokens: Sequence[bytes], n_vocab: int):
         self.tokens = list(tokens)
         self.n_vocab = n_vocab
-        self.n_languages = num_languages(len(self.tokens), n_vocab)
+        self.n_languages = num_languages(len(self.tokens), n_vocab, published=False)
         self.languages = LANGUAGES[:self.n_languages]
         self.ranks = {t: i for i, t in enumerate(self.tokens)}
         names = ["<|endoftext|>", "<|startoftranscript|>"] + [f"<|{c}|>" for c in self.languages] \
