@@ -6,7 +6,7 @@
 // the DFT basis, window folded in, is a [404, 400] weight whose rows are cos and sin of each of the 201 bins
 // (two zero rows keep K a multiple of 4 for the next matmul). Squaring in place then multiplying by the
 // filter bank with each weight repeated for the cos and the sin row sums re² + im² and applies the filters in
-// one matmul. Two small kernels take the log with the global maximum and write [n_mels, frames].
+// one matmul. Small kernels take the log with the global maximum and write [n_mels, frames].
 #pragma once
 
 #include <algorithm>
@@ -124,12 +124,15 @@ class LogMel {
     }
     const int64_t count = frames * n_mels_;
     const int64_t groups = std::clamp<int64_t>((count + 255) / 256, 1, 64);
-    sdk::Tensor partial(host_, TESSERA_DTYPE_F32, {groups}, "whisper.mel_max");
-    const ReducePush rp{static_cast<int32_t>(count), static_cast<int32_t>(mel.info().offset), 0};
+    sdk::Tensor partial(host_, TESSERA_DTYPE_F32, {groups}, "whisper.mel_max_partial");
+    sdk::Tensor top(host_, TESSERA_DTYPE_F32, {1}, "whisper.mel_max");
+    const ReducePush rp{static_cast<int32_t>(count), static_cast<int32_t>(mel.info().offset), 0, 1};
     reduce_.dispatch(s, {&mel, &partial}, rp, {static_cast<uint32_t>(groups), 1, 1});
+    const ReducePush rp2{static_cast<int32_t>(groups), 0, 0, 0};
+    reduce_.dispatch(s, {&partial, &top}, rp2, {1, 1, 1});
     sdk::Tensor out(host_, TESSERA_DTYPE_F32, {n_mels_, frames}, "whisper.log_mel");
-    const FinishPush fp{static_cast<int32_t>(frames), n_mels_, static_cast<int32_t>(groups), 0, 0, 0};
-    finish_.dispatch(s, {&mel, &partial, &out}, fp, {static_cast<uint32_t>((frames + 63) / 64), static_cast<uint32_t>(n_mels_), 1});
+    const FinishPush fp{static_cast<int32_t>(frames), n_mels_, 1, 0, 0, 0};
+    finish_.dispatch(s, {&mel, &top, &out}, fp, {static_cast<uint32_t>((frames + 63) / 64), static_cast<uint32_t>(n_mels_), 1});
     return out;
   }
 
@@ -150,7 +153,7 @@ class LogMel {
 
  private:
   struct ReducePush {
-    int32_t n, mel_offset, partial_offset;
+    int32_t n, mel_offset, partial_offset, take_log;
   };
   struct FinishPush {
     int32_t frames, n_mels, partials, in_offset, partial_offset, out_offset;
