@@ -398,7 +398,8 @@ def main(argv=None) -> int:
         step += 1
         lv = float(ce)
         if not math.isfinite(lv):
-            print("error: the loss is not finite", file=sys.stderr)
+            stop.set()  # the batch producers end with the run
+            print(f"error: the loss is not finite at step {step}", file=sys.stderr)
             return 1
         ema = lv if ema is None else 0.97 * ema + 0.03 * lv
         now = time.time()
