@@ -17,6 +17,7 @@
 #include "io/safetensors.hpp"
 #include "pipeline/scheduler.hpp"
 #include "support/gpu_test.hpp"
+#include "support/parity.hpp"
 #include "support/stage_runner.hpp"
 #include "tessera/json.hpp"
 
@@ -24,21 +25,6 @@ namespace tessera::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-// max |got - want| / max(|want|): the error of the worst element, on the scale of the data.
-double scaled_max_error(const std::vector<float>& got, const std::vector<float>& want) {
-  double worst = 0, scale = 1e-30;
-  for (size_t i = 0; i < want.size(); ++i) {
-    worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
-  }
-  return worst / scale;
-}
 
 class DalleParity : public GpuTest {
  protected:
@@ -56,12 +42,7 @@ class DalleParity : public GpuTest {
   }
 
   std::vector<float> golden_f32(const std::string& name) const { return golden_->read_f32(name); }
-  std::vector<int32_t> golden_i32(const std::string& name) const {
-    const io::StoredTensor& t = golden_->at(name);
-    std::vector<int32_t> v(static_cast<size_t>(t.numel()));
-    std::memcpy(v.data(), t.data, t.bytes);
-    return v;
-  }
+  std::vector<int32_t> golden_i32(const std::string& name) const { return test::golden_i32(*golden_, name); }
   int64_t dim(const std::string& name, int d) const { return golden_->at(name).shape[static_cast<size_t>(d)]; }
   std::string prompt(int64_t p) const { return meta_.at("prompts").at(static_cast<size_t>(p)).string(); }
   std::map<std::string, std::string> model() const { return {{"model", model_dir_}}; }

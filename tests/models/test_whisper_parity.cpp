@@ -16,6 +16,7 @@
 #include "io/safetensors.hpp"
 #include "io/wav.hpp"
 #include "support/gpu_test.hpp"
+#include "support/parity.hpp"
 #include "support/stage_runner.hpp"
 #include "tessera/audio.hpp"
 #include "tessera/json.hpp"
@@ -24,20 +25,6 @@ namespace tessera::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-double scaled_max_error(const float* got, const float* want, size_t n) {
-  double worst = 0, scale = 1e-30;
-  for (size_t i = 0; i < n; ++i) {
-    worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
-  }
-  return worst / scale;
-}
 
 PortValue wav(const std::string& path) {
   io::Audio a = io::read_wav(path);
@@ -56,12 +43,7 @@ class WhisperParity : public GpuTest {
     plugins_.load_directory(TESSERA_PLUGIN_DIR);
   }
 
-  std::vector<int32_t> ints(const std::string& name) const {
-    const io::StoredTensor& t = golden_->at(name);
-    std::vector<int32_t> v(static_cast<size_t>(t.numel()));
-    std::memcpy(v.data(), t.data, t.bytes);
-    return v;
-  }
+  std::vector<int32_t> ints(const std::string& name) const { return test::golden_i32(*golden_, name); }
   // TESSERA_MODEL_DIR (the bundled model) or the golden directory's own random model.
   std::string model() const {
     const std::string m = env("TESSERA_MODEL_DIR");
