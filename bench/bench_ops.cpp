@@ -14,6 +14,7 @@
 #include <string>
 
 #include "bench_attention.hpp"
+#include "gpu/error.hpp"
 #include "gpu/stream.hpp"
 #include "ops/matmul.hpp"
 
@@ -48,6 +49,30 @@ std::string cache_dir() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return (fs::path(x) / "tessera").string();
   if (const char* h = std::getenv("HOME"); h && *h) return (fs::path(h) / ".cache" / "tessera").string();
   return (fs::temp_directory_path() / "tessera-cache").string();
+}
+
+Reference run_reference(const std::string& script_and_args, int threads) {
+  Reference r;
+  try {
+    r.result = json::parse(run_python_reference(script_and_args, threads));
+    r.name = "PyTorch " + r.result.at("torch").string() + " (" + std::to_string(r.result.at("threads").integer()) + " thr)";
+    r.ok = true;
+  } catch (const std::exception&) {
+    r = Reference();
+  }
+  return r;
+}
+
+std::string cached_bench_dir(const std::string& name, const std::string& what, const std::string& module_and_args) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(cache_dir()) / "bench" / name;
+  if (fs::exists(dir / "golden.json")) return dir.string();
+  std::fprintf(stderr, "making %s in %s ...\n", what.c_str(), dir.c_str());
+  const std::string cmd = "cd " TESSERA_SOURCE_DIR " && /usr/bin/python3 -m " + module_and_args + " " +
+                          shell_quote(dir.string()) + " >&2";
+  if (std::system(cmd.c_str()) != 0 || !fs::exists(dir / "golden.json"))
+    throw Error("could not make " + what + " (" + cmd + ")");
+  return dir.string();
 }
 
 namespace {

@@ -6,6 +6,7 @@
 
 #include "gpu/context.hpp"
 #include "gpu/stream.hpp"
+#include "tessera/json.hpp"
 
 namespace tessera::bench {
 
@@ -43,6 +44,22 @@ double median(std::vector<double> v);
 // threads: otherwise OpenBLAS starts threads of its own beside torch's and the reference runs up to 3x
 // slower on a small machine. 0 leaves the library defaults.
 std::string run_python_reference(const std::string& script_and_args, int threads);
+
+// What a reference under tools/ printed (one JSON object) and its name for the report: "PyTorch 1.13 (1 thr)"
+// from its "torch" and "threads" fields, or "PyTorch (unavailable)" with ok false when it could not run.
+struct Reference {
+  bool ok = false;
+  json::Value result;
+  std::string name = "PyTorch (unavailable)";
+  // result[key], or 0 when the reference did not run.
+  double number(const char* key) const { return ok ? result.at(key).number() : 0.0; }
+};
+Reference run_reference(const std::string& script_and_args, int threads);
+
+// A directory made once by a tools/ command and kept in cache_dir()/bench/NAME: runs
+// `cd SOURCE && /usr/bin/python3 -m MODULE_AND_ARGS DIR` when DIR/golden.json (written last) is missing. `what`
+// names it in the progress line and the error.
+std::string cached_bench_dir(const std::string& name, const std::string& what, const std::string& module_and_args);
 
 // `s` in single quotes for a POSIX shell command line.
 std::string shell_quote(const std::string& s);

@@ -39,14 +39,8 @@ int usage() {
 
 // Whisper tiny's dimensions with random weights, and its two test clips, made once and kept.
 fs::path random_tiny() {
-  const fs::path dir = fs::path(cache_dir()) / "bench" / "whisper-tiny-random";
-  if (fs::exists(dir / "model" / "model.safetensors") && fs::exists(dir / "long.wav")) return dir;
-  std::fprintf(stderr, "making a Whisper-tiny-sized model with random weights in %s ...\n", dir.c_str());
-  const std::string cmd = "cd " TESSERA_SOURCE_DIR " && /usr/bin/python3 -m tools.whisper.golden --random-tiny " +
-                          shell_quote(dir.string()) + " >&2";
-  if (std::system(cmd.c_str()) != 0 || !fs::exists(dir / "model" / "model.safetensors"))
-    throw Error("could not make the Whisper-tiny-sized model (" + cmd + ")");
-  return dir;
+  return cached_bench_dir("whisper-tiny-random", "a Whisper-tiny-sized model with random weights",
+                          "tools.whisper.golden --random-tiny");
 }
 
 // Words as the word error rate compares them (tools/whisper/data.py wer_words): lower case, anything but
@@ -120,20 +114,12 @@ int run_manifest(pipeline::Scheduler& scheduler, pipeline::RunOptions o, const s
     words += ref_words.size();
   }
   fs::remove_all(o.out_dir);
-  const std::string torch_out = run_python_reference(
+  const Reference ref = run_reference(
       TESSERA_SOURCE_DIR "/tools/bench_torch_whisper.py " + shell_quote(model) + " " + shell_quote(manifest) + " 1 " +
           std::to_string(threads) + " " + std::to_string(beam) + " " + std::to_string(max_tokens),
       threads);
-  double t_seconds = 0, t_wer = 0;
-  std::string torch_name = "PyTorch";
-  try {
-    const json::Value t = json::parse(torch_out);
-    t_seconds = t.at("seconds").number();
-    t_wer = t.at("wer").number();
-    torch_name = "PyTorch " + t.at("torch").string() + " (" + std::to_string(t.at("threads").integer()) + " thr)";
-  } catch (const std::exception&) {
-    torch_name = "PyTorch (unavailable)";
-  }
+  const double t_seconds = ref.number("seconds"), t_wer = ref.number("wer");
+  const std::string& torch_name = ref.name;
   Reporter rep(json);
   rep.line("speech: " + model + ", " + std::to_string(clips.size()) + " clips of " + manifest + " (" +
            std::to_string(audio_seconds).substr(0, 6) + " s of audio), " +
@@ -218,24 +204,14 @@ int run_speech(const gpu::ContextOptions& options, const std::vector<std::string
   }
   fs::remove_all(o.out_dir);
 
-  const std::string torch_out = run_python_reference(
+  const Reference ref = run_reference(
       TESSERA_SOURCE_DIR "/tools/bench_torch_whisper.py " + shell_quote(model) + " " + shell_quote(audio) + " " +
           std::to_string(runs) + " " + std::to_string(threads) + " " + std::to_string(beam) + " " + std::to_string(max_tokens),
       threads);
-  double t_total = 0, t_mel = 0, t_enc = 0, t_dec = 0;
-  int64_t tokens = 0;
-  std::string torch_name = "PyTorch";
-  try {
-    const json::Value t = json::parse(torch_out);
-    t_total = t.at("seconds").number();
-    t_mel = t.at("log_mel").number();
-    t_enc = t.at("encode").number();
-    t_dec = t.at("decode").number();
-    tokens = t.at("tokens").integer();
-    torch_name = "PyTorch " + t.at("torch").string() + " (" + std::to_string(t.at("threads").integer()) + " thr)";
-  } catch (const std::exception&) {
-    torch_name = "PyTorch (unavailable)";
-  }
+  const double t_total = ref.number("seconds"), t_mel = ref.number("log_mel"), t_enc = ref.number("encode"),
+               t_dec = ref.number("decode");
+  const int64_t tokens = static_cast<int64_t>(ref.number("tokens"));
+  const std::string& torch_name = ref.name;
 
   Reporter rep(json);
   rep.line("speech: " + model + ", " + audio + " (" + std::to_string(seconds_of_audio).substr(0, 5) + " s), " +
@@ -245,9 +221,10 @@ int run_speech(const gpu::ContextOptions& options, const std::vector<std::string
   rep.row("seconds per transcription", "s", ours, torch_name, t_total, "ours: the whole stage, resampling included");
   rep.row("real-time factor (work / audio)", "x", ours / seconds_of_audio, torch_name, t_total / seconds_of_audio,
           "below 1 is faster than real time");
-  rep.row("reference: log-mel / encode / decode", "s", 0, torch_name, 0,
-          std::to_string(t_mel).substr(0, 6) + " / " + std::to_string(t_enc).substr(0, 6) + " / " +
-              std::to_string(t_dec).substr(0, 6) + " s, " + std::to_string(tokens) + " tokens");
+  if (ref.ok)
+    rep.line("  " + torch_name + " split: log-mel " + std::to_string(t_mel).substr(0, 6) + " s, encode " +
+             std::to_string(t_enc).substr(0, 6) + " s, decode " + std::to_string(t_dec).substr(0, 6) + " s (" +
+             std::to_string(tokens) + " tokens)");
   return 0;
 }
 

@@ -39,14 +39,10 @@ int usage() {
 // GPT-2 small's dimensions (12 layers, 768 wide, 50257 tokens, 1024 positions) with random weights and GPT-2's
 // own vocabulary, made once and kept.
 std::string small_model() {
-  const fs::path dir = fs::path(cache_dir()) / "bench" / "gpt2-small-random";
-  if (fs::exists(dir / "model" / "model.safetensors")) return (dir / "model").string();
-  std::fprintf(stderr, "making a GPT-2-small-sized model with random weights in %s ...\n", dir.c_str());
-  const std::string cmd = "cd " TESSERA_SOURCE_DIR " && /usr/bin/python3 -m tools.gpt2.golden --random-small " +
-                          shell_quote(dir.string()) + " --layers 12 --tokenizer tests/data/gpt2 >&2";
-  if (std::system(cmd.c_str()) != 0 || !fs::exists(dir / "model" / "model.safetensors"))
-    throw Error("could not make the GPT-2-small-sized model (" + cmd + ")");
-  return (dir / "model").string();
+  return (fs::path(cached_bench_dir("gpt2-small-random", "a GPT-2-small-sized model with random weights",
+                                    "tools.gpt2.golden --layers 12 --tokenizer tests/data/gpt2 --random-small")) /
+          "model")
+      .string();
 }
 
 // One run of the generate stage with `batch` sequences; returns the stage's seconds and the GPU's busy seconds.
@@ -127,22 +123,18 @@ int run_text_generation(const gpu::ContextOptions& options, const std::vector<st
     // The reference first, alone on the machine.
     std::string b_list;
     for (int b : batches) b_list += (b_list.empty() ? "" : ",") + std::to_string(b);
-    const std::string torch_out = run_python_reference(
+    const Reference ref = run_reference(
         TESSERA_SOURCE_DIR "/tools/bench_torch_gpt2.py " + shell_quote(model) + " " + std::to_string(prompt_tokens) +
             " " + std::to_string(new_tokens) + " " + b_list + " " + std::to_string(runs) + " " + std::to_string(threads),
         threads);
-    json::Value ref;
-    try {
-      ref = json::parse(torch_out);
-    } catch (const std::exception&) {
+    if (!ref.ok) {
       std::fprintf(stderr, "tessera bench: the PyTorch reference failed for %s (is python3-torch installed?)\n",
                    model.c_str());
       return 1;
     }
-    const std::string prompt = ref.at("prompt").string();
-    const int64_t P = ref.at("prompt_tokens").integer();
-    const std::string torch_name =
-        "PyTorch " + ref.at("torch").string() + " (" + std::to_string(ref.at("threads").integer()) + " thr)";
+    const std::string prompt = ref.result.at("prompt").string();
+    const int64_t P = ref.result.at("prompt_tokens").integer();
+    const std::string& torch_name = ref.name;
 
     const json::Value cfg = json::parse_file((fs::path(model) / "config.json").string());
     const int64_t n_positions = cfg.at("n_positions").integer();
@@ -175,7 +167,7 @@ int run_text_generation(const gpu::ContextOptions& options, const std::vector<st
           step_s.push_back((tN - t1) / new_tokens);
           step_gpu_s.push_back((gpuN - gpu1) / new_tokens);
         }
-        const json::Value* tb = ref.at("batches").find(std::to_string(batch));
+        const json::Value* tb = ref.result.at("batches").find(std::to_string(batch));
         if (!tb) continue;
         const double ref_prompt = tb->at("prompt_s").number(), ref_step = tb->at("step_s").number();
         const std::string b = "batch " + std::to_string(batch) + (f16 ? ", f16 weights: " : ": ");
@@ -198,8 +190,8 @@ int run_text_generation(const gpu::ContextOptions& options, const std::vector<st
       for (const auto& d : plugin::default_plugin_dirs()) plugins.load_directory(d);
       pipeline::Scheduler scheduler(
           plugins, pipeline::load_pipeline(TESSERA_SOURCE_DIR "/configs/text-generation.yaml", plugins.contracts()));
-      const int64_t long_P = ref.at("long_prompt_tokens").integer();
-      run_once(scheduler, ctx, model, 1, static_cast<int>(n_positions - long_P), ref.at("long_prompt").string(), true,
+      const int64_t long_P = ref.result.at("long_prompt_tokens").integer();
+      run_once(scheduler, ctx, model, 1, static_cast<int>(n_positions - long_P), ref.result.at("long_prompt").string(), true,
                out_dir);
       const gpu::MemoryStats m = ctx.allocator().stats();
       rep.row("peak GPU memory, f16 weights, " + std::to_string(n_positions) + "-token context", "MB",

@@ -82,21 +82,12 @@ int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std:
   // Weights stay with the stage instances after a run; everything else a run allocates is freed by then.
   const gpu::MemoryStats mem = ctx.allocator().stats();
 
-  const std::string torch_out = run_python_reference(
-      TESSERA_SOURCE_DIR "/tools/bench_torch_dalle.py '" + model + "' " + std::to_string(images) + " " +
+  const Reference ref = run_reference(
+      TESSERA_SOURCE_DIR "/tools/bench_torch_dalle.py " + shell_quote(model) + " " + std::to_string(images) + " " +
           std::to_string(runs) + " " + std::to_string(threads),
       threads);
-  double t_enc = 0, t_dec = 0, t_detok = 0;
-  std::string torch_name = "PyTorch";
-  try {
-    const json::Value t = json::parse(torch_out);
-    t_enc = t.at("encode").number();
-    t_dec = t.at("decode").number();
-    t_detok = t.at("detokenize").number();
-    torch_name = "PyTorch " + t.at("torch").string() + " (" + std::to_string(t.at("threads").integer()) + " thr)";
-  } catch (const std::exception&) {
-    torch_name = "PyTorch (unavailable)";
-  }
+  const double t_enc = ref.number("encode"), t_dec = ref.number("decode"), t_detok = ref.number("detokenize");
+  const std::string& torch_name = ref.name;
 
   Reporter rep(json);
   rep.line("text-to-image: " + model + ", " + std::to_string(images) + " image(s) per run, median of " +
