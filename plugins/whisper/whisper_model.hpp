@@ -75,13 +75,14 @@ struct WhisperConfig {
   }
 };
 
-struct EncoderLayer {
-  sdk::Tensor ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+// What an encoder and a decoder block share: pre-LN self-attention (q/k/v fused) and the MLP.
+struct Block {
+  sdk::Tensor ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b;  // self-attention
+  sdk::Tensor ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;  // MLP
 };
 struct DecoderLayer {
-  sdk::Tensor ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b;           // self-attention
-  sdk::Tensor lnx_w, lnx_b, xq_w, xq_b, xout_w, xout_b;           // cross-attention (its keys and values: cross_kv)
-  sdk::Tensor ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+  Block block;
+  sdk::Tensor lnx_w, lnx_b, xq_w, xq_b, xout_w, xout_b;  // cross-attention (its keys and values: cross_kv)
 };
 
 // The activations of one encoder window.
@@ -117,23 +118,24 @@ class WhisperModel {
     enc_pos_ = plain("encoder.positional_embedding", {c_.n_audio_ctx, C});
     ln_post_w_ = plain("encoder.ln_post.weight", {C});
     ln_post_b_ = plain("encoder.ln_post.bias", {C});
-    for (int64_t l = 0; l < c_.n_audio_layer; ++l) {
-      const std::string n = "encoder.blocks." + std::to_string(l) + ".";
-      EncoderLayer L;
-      L.ln1_w = plain(n + "attn_ln.weight", {C});
-      L.ln1_b = plain(n + "attn_ln.bias", {C});
-      L.qkv_w = stacked(file, {n + "attn.query.weight", n + "attn.key.weight", n + "attn.value.weight"}, C, C, dtype);
-      L.qkv_b = stacked(file, {n + "attn.query.bias", "", n + "attn.value.bias"}, C, 1, dtype);
-      L.out_w = plain(n + "attn.out.weight", {C, C});
-      L.out_b = plain(n + "attn.out.bias", {C});
-      L.ln2_w = plain(n + "mlp_ln.weight", {C});
-      L.ln2_b = plain(n + "mlp_ln.bias", {C});
-      L.fc1_w = plain(n + "mlp.0.weight", {4 * C, C});
-      L.fc1_b = plain(n + "mlp.0.bias", {4 * C});
-      L.fc2_w = plain(n + "mlp.2.weight", {C, 4 * C});
-      L.fc2_b = plain(n + "mlp.2.bias", {C});
-      encoder_.push_back(std::move(L));
-    }
+    // Block N of the encoder or decoder: the key has no bias (zeros in the fused one).
+    auto block = [&](const std::string& n) {
+      Block b;
+      b.ln1_w = plain(n + "attn_ln.weight", {C});
+      b.ln1_b = plain(n + "attn_ln.bias", {C});
+      b.qkv_w = stacked(file, {n + "attn.query.weight", n + "attn.key.weight", n + "attn.value.weight"}, C, C, dtype);
+      b.qkv_b = stacked(file, {n + "attn.query.bias", "", n + "attn.value.bias"}, C, 1, dtype);
+      b.out_w = plain(n + "attn.out.weight", {C, C});
+      b.out_b = plain(n + "attn.out.bias", {C});
+      b.ln2_w = plain(n + "mlp_ln.weight", {C});
+      b.ln2_b = plain(n + "mlp_ln.bias", {C});
+      b.fc1_w = plain(n + "mlp.0.weight", {4 * C, C});
+      b.fc1_b = plain(n + "mlp.0.bias", {4 * C});
+      b.fc2_w = plain(n + "mlp.2.weight", {C, 4 * C});
+      b.fc2_b = plain(n + "mlp.2.bias", {C});
+      return b;
+    };
+    for (int64_t l = 0; l < c_.n_audio_layer; ++l) encoder_.push_back(block("encoder.blocks." + std::to_string(l) + "."));
     tok_emb_ = plain("decoder.token_embedding.weight", {c_.n_vocab, C});
     dec_pos_ = plain("decoder.positional_embedding", {c_.n_text_ctx, C});
     ln_w_ = plain("decoder.ln.weight", {C});
@@ -142,24 +144,13 @@ class WhisperModel {
     for (int64_t l = 0; l < c_.n_text_layer; ++l) {
       const std::string n = "decoder.blocks." + std::to_string(l) + ".";
       DecoderLayer L;
-      L.ln1_w = plain(n + "attn_ln.weight", {C});
-      L.ln1_b = plain(n + "attn_ln.bias", {C});
-      L.qkv_w = stacked(file, {n + "attn.query.weight", n + "attn.key.weight", n + "attn.value.weight"}, C, C, dtype);
-      L.qkv_b = stacked(file, {n + "attn.query.bias", "", n + "attn.value.bias"}, C, 1, dtype);
-      L.out_w = plain(n + "attn.out.weight", {C, C});
-      L.out_b = plain(n + "attn.out.bias", {C});
+      L.block = block(n);
       L.lnx_w = plain(n + "cross_attn_ln.weight", {C});
       L.lnx_b = plain(n + "cross_attn_ln.bias", {C});
       L.xq_w = plain(n + "cross_attn.query.weight", {C, C});
       L.xq_b = plain(n + "cross_attn.query.bias", {C});
       L.xout_w = plain(n + "cross_attn.out.weight", {C, C});
       L.xout_b = plain(n + "cross_attn.out.bias", {C});
-      L.ln2_w = plain(n + "mlp_ln.weight", {C});
-      L.ln2_b = plain(n + "mlp_ln.bias", {C});
-      L.fc1_w = plain(n + "mlp.0.weight", {4 * C, C});
-      L.fc1_b = plain(n + "mlp.0.bias", {4 * C});
-      L.fc2_w = plain(n + "mlp.2.weight", {C, 4 * C});
-      L.fc2_b = plain(n + "mlp.2.bias", {C});
       decoder_.push_back(std::move(L));
       cross_w.insert(cross_w.end(), {n + "cross_attn.key.weight", n + "cross_attn.value.weight"});
       cross_b.insert(cross_b.end(), {"", n + "cross_attn.value.bias"});
@@ -196,15 +187,13 @@ class WhisperModel {
     // GELU on the way to [T, C]: the transpose is a strided read, so the activation rides along for free.
     s.op("gelu_erf", {{"x", transposed(st.conv2)}, {"out", st.x}});
     s.op("add", {{"a", st.x}, {"b", enc_pos_}, {"out", st.x}});
-    for (const EncoderLayer& L : encoder_) {
-      s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", L.ln1_w}, {"bias", L.ln1_b}});
-      s.op("matmul", {{"a", st.h}, {"w", L.qkv_w}, {"bias", L.qkv_b}, {"out", st.qkv}});
+    for (const Block& B : encoder_) {
+      s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", B.ln1_w}, {"bias", B.ln1_b}});
+      s.op("matmul", {{"a", st.h}, {"w", B.qkv_w}, {"bias", B.qkv_b}, {"out", st.qkv}});
       s.op("attention", {{"q", st.qkv.slice(-1, 0, C)}, {"k", st.qkv.slice(-1, C, C)}, {"v", st.qkv.slice(-1, 2 * C, C)},
                          {"out", st.a}, {"heads", c_.n_audio_head}});
-      s.op("matmul", {{"a", st.a}, {"w", L.out_w}, {"bias", L.out_b}, {"out", st.x}, {"accumulate", true}});
-      s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", L.ln2_w}, {"bias", L.ln2_b}});
-      s.op("matmul", {{"a", st.h}, {"w", L.fc1_w}, {"bias", L.fc1_b}, {"out", st.fc}, {"activation", "gelu_erf"}});
-      s.op("matmul", {{"a", st.fc}, {"w", L.fc2_w}, {"bias", L.fc2_b}, {"out", st.x}, {"accumulate", true}});
+      s.op("matmul", {{"a", st.a}, {"w", B.out_w}, {"bias", B.out_b}, {"out", st.x}, {"accumulate", true}});
+      mlp(s, B, st.x, st.h, st.fc);
     }
     s.op("layer_norm", {{"x", st.x}, {"out", st.features}, {"weight", ln_post_w_}, {"bias", ln_post_b_}});
   }
@@ -250,24 +239,23 @@ class WhisperModel {
     s.op("embedding", {{"table", tok_emb_}, {"ids", ids}, {"out", st.x}, {"positions", dec_pos_}, {"position_offset", pos}});
     for (size_t l = 0; l < decoder_.size(); ++l) {
       const DecoderLayer& L = decoder_[l];
+      const Block& B = L.block;
       const sdk::Tensor k_cache = layer_cache(cache, 2 * static_cast<int64_t>(l)),
                         v_cache = layer_cache(cache, 2 * static_cast<int64_t>(l) + 1);
-      s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", L.ln1_w}, {"bias", L.ln1_b}});
-      s.op("matmul", {{"a", st.h}, {"w", L.qkv_w}, {"bias", L.qkv_b}, {"out", st.qkv}});
+      s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", B.ln1_w}, {"bias", B.ln1_b}});
+      s.op("matmul", {{"a", st.h}, {"w", B.qkv_w}, {"bias", B.qkv_b}, {"out", st.qkv}});
       s.op("kv_cache_append", {{"k", st.qkv.slice(-1, C, C)}, {"v", st.qkv.slice(-1, 2 * C, C)}, {"k_cache", k_cache},
                                {"v_cache", v_cache}, {"pos", pos}});
       s.op("attention", {{"q", st.qkv.slice(-1, 0, C)}, {"k", k_cache.slice(1, 0, pos + T)}, {"v", v_cache.slice(1, 0, pos + T)},
                          {"out", st.a}, {"heads", c_.n_text_head}, {"causal", true}});
-      s.op("matmul", {{"a", st.a}, {"w", L.out_w}, {"bias", L.out_b}, {"out", st.x}, {"accumulate", true}});
+      s.op("matmul", {{"a", st.a}, {"w", B.out_w}, {"bias", B.out_b}, {"out", st.x}, {"accumulate", true}});
       s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", L.lnx_w}, {"bias", L.lnx_b}});
       s.op("matmul", {{"a", st.h}, {"w", L.xq_w}, {"bias", L.xq_b}, {"out", st.q}});
       const int64_t at = static_cast<int64_t>(l) * 2 * C;
       s.op("attention", {{"q", st.q}, {"k", rows_of(cross.slice(-1, at, C), R)}, {"v", rows_of(cross.slice(-1, at + C, C), R)},
                          {"out", st.a}, {"heads", c_.n_text_head}});
       s.op("matmul", {{"a", st.a}, {"w", L.xout_w}, {"bias", L.xout_b}, {"out", st.x}, {"accumulate", true}});
-      s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", L.ln2_w}, {"bias", L.ln2_b}});
-      s.op("matmul", {{"a", st.h}, {"w", L.fc1_w}, {"bias", L.fc1_b}, {"out", st.fc}, {"activation", "gelu_erf"}});
-      s.op("matmul", {{"a", st.fc}, {"w", L.fc2_w}, {"bias", L.fc2_b}, {"out", st.x}, {"accumulate", true}});
+      mlp(s, B, st.x, st.h, st.fc);
     }
     s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", ln_w_}, {"bias", ln_b_}});
   }
@@ -278,6 +266,13 @@ class WhisperModel {
   }
 
  private:
+  // x += fc2(gelu(fc1(mlp_ln(x)))); the GELU and the residual add ride in the matmuls' epilogues.
+  static void mlp(sdk::Stream& s, const Block& B, const sdk::Tensor& x, const sdk::Tensor& h, const sdk::Tensor& fc) {
+    s.op("layer_norm", {{"x", x}, {"out", h}, {"weight", B.ln2_w}, {"bias", B.ln2_b}});
+    s.op("matmul", {{"a", h}, {"w", B.fc1_w}, {"bias", B.fc1_b}, {"out", fc}, {"activation", "gelu_erf"}});
+    s.op("matmul", {{"a", fc}, {"w", B.fc2_w}, {"bias", B.fc2_b}, {"out", x}, {"accumulate", true}});
+  }
+
   // [R, positions, C]: cache tensor `index` of the stacked keys and values.
   static sdk::Tensor layer_cache(const DecoderCache& cache, int64_t index) {
     tessera_tensor_info_t i = cache.kv.info();
@@ -341,7 +336,7 @@ class WhisperModel {
   sdk::Host host_;
   WhisperConfig c_;
   sdk::Tensor conv1_w_, conv1_b_, conv2_w_, conv2_b_, enc_pos_, ln_post_w_, ln_post_b_;
-  std::vector<EncoderLayer> encoder_;
+  std::vector<Block> encoder_;
   sdk::Tensor tok_emb_, dec_pos_, ln_w_, ln_b_, cross_w_, cross_b_;
   std::vector<DecoderLayer> decoder_;
 };
