@@ -185,11 +185,14 @@ class AudioEncoder(nn.Module):
         self.blocks = nn.ModuleList([ResidualAttentionBlock(C, d.n_audio_head, device=device)
                                      for _ in range(d.n_audio_layer)])
         self.ln_post = nn.LayerNorm(C, eps=1e-5, device=device)
+        # The conv stem's activation: a plain attribute (no parameters, so the state dict is unchanged) that a
+        # trainer may swap for one with the same values (tools/whisper/train.py's SafeGELU).
+        self.activation = F.gelu
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """mel [B, n_mels, 2 * n_audio_ctx] -> audio features [B, n_audio_ctx, C]."""
-        x = F.gelu(self.conv1(mel))
-        x = F.gelu(self.conv2(x)).transpose(1, 2)
+        x = self.activation(self.conv1(mel))
+        x = self.activation(self.conv2(x)).transpose(1, 2)
         if x.shape[1:] != self.positional_embedding.shape:
             raise ValueError(f"encoder: mel {list(mel.shape)} gives {list(x.shape[1:])}, the positional embedding "
                              f"is {list(self.positional_embedding.shape)}")

@@ -94,23 +94,9 @@ class SafeGELU(nn.Module):
         return _SafeGelu.apply(x)
 
 
-def _encoder_forward(self, mel: torch.Tensor) -> torch.Tensor:
-    """``AudioEncoder.forward`` with :class:`_SafeGelu` (same values)."""
-    x = _SafeGelu.apply(self.conv1(mel))
-    x = _SafeGelu.apply(self.conv2(x)).transpose(1, 2)
-    if x.shape[1:] != self.positional_embedding.shape:
-        raise ValueError(f"encoder: mel {list(mel.shape)} gives {list(x.shape[1:])}, the positional embedding "
-                         f"is {list(self.positional_embedding.shape)}")
-    x = x + self.positional_embedding
-    for blk in self.blocks:
-        x = blk(x)[0]
-    return self.ln_post(x)
-
-
 def make_trainable(model: Whisper) -> Whisper:
     """Swaps in :class:`SafeGELU` (parameter-free, so the state dict is unchanged) for training."""
-    import types
-    model.encoder.forward = types.MethodType(_encoder_forward, model.encoder)
+    model.encoder.activation = _SafeGelu.apply
     for blk in list(model.encoder.blocks) + list(model.decoder.blocks):
         blk.mlp[1] = SafeGELU()
     return model
