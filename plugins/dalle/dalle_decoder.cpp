@@ -98,12 +98,8 @@ class DecoderModel {
       s.op("matmul", {{"a", state}, {"w", layer.cross_kv}, {"out", kv}});
       for (int64_t half = 0; half < 2; ++half) {  // unconditional rows, then conditional ones
         // kv row 2 * prompt + half, repeated `images` times (a stride-0 dimension): [prompts, images, T, 2E]
-        tessera_tensor_info_t from = kv.info();
-        from.rank = 4;
-        from.shape[0] = prompts, from.shape[1] = images, from.shape[2] = T, from.shape[3] = 2 * E;
-        from.strides[0] = 2 * T * 2 * E, from.strides[1] = 0, from.strides[2] = 2 * E, from.strides[3] = 1;
-        from.offset += half * T * 2 * E;
-        s.op("copy", {{"x", kv.view(from)},
+        const sdk::Tensor from = kv.reshape({prompts, 2, T, 2 * E}).select(1, half).repeated(1, images);
+        s.op("copy", {{"x", from},
                       {"out", p.cross_kv.back().slice(0, half * N, N).reshape({prompts, images, T, 2 * E})}});
       }
     }

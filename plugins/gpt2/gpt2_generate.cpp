@@ -125,7 +125,7 @@ class Generate : public sdk::Stage {
     if (include_prompt_ && R == 1) r.stream("text", prompt);
     sdk::Stream s(host_);
     model_->forward(s, cache, prompt_pass, prompt_ids, 0);
-    model_->head(s, last_position(prompt_pass), logits);
+    model_->head(s, prompt_pass.h.select(1, P - 1), logits);
 
     std::vector<std::string> text(static_cast<size_t>(R));
     std::vector<std::vector<int32_t>> generated(static_cast<size_t>(R));
@@ -202,18 +202,6 @@ class Generate : public sdk::Stage {
   }
 
  private:
-  // Hidden states of the last prompt position of every row, [R, C] with the row pitch of the pass.
-  static sdk::Tensor last_position(const Gpt2Scratch& pass) {
-    tessera_tensor_info_t i = pass.h.info();
-    const int64_t T = i.shape[1], C = i.shape[2];
-    i.offset += (T - 1) * C;
-    i.rank = 2;
-    i.shape[1] = C;
-    i.strides[0] = T * C;
-    i.strides[1] = 1;
-    return pass.h.view(i);
-  }
-
   sdk::Host host_;
   std::shared_ptr<const Gpt2Model> model_;
   Tokenizer tokenizer_;

@@ -99,7 +99,7 @@ class Detokenize : public sdk::Stage {
     sdk::Tensor& z_rows = tensor({N, L, D});
     s.op("embedding", {{"table", codebook_}, {"ids", ids}, {"out", z_rows}});
     sdk::Tensor& z = tensor({N, D, g, g});
-    s.op("copy", {{"x", transposed(z_rows, N, L, D)}, {"out", z.reshape({N, D, L})}});
+    s.op("copy", {{"x", z_rows.reshape({N, L, D}).transpose(1, 2)}, {"out", z.reshape({N, D, L})}});
     const sdk::Tensor* h = &conv(s, post_quant_, z, 0);
     h = &conv(s, conv_in_, *h, 1);
     h = &res(s, mid_1_, *h);
@@ -189,25 +189,6 @@ class Detokenize : public sdk::Stage {
     return keep_.back();
   }
 
-  // [N, A, B] contiguous seen as [N, B, A].
-  static sdk::Tensor transposed(const sdk::Tensor& t, int64_t n, int64_t a, int64_t b) {
-    tessera_tensor_info_t i = t.info();
-    i.rank = 3;
-    i.shape[0] = n, i.shape[1] = b, i.shape[2] = a;
-    i.strides[0] = a * b, i.strides[1] = 1, i.strides[2] = b;
-    return t.view(i);
-  }
-
-  // Rows [N, H*W, C] seen as NCHW [N, C, H, W].
-  static sdk::Tensor channels_first(const sdk::Tensor& t, const std::vector<int64_t>& nchw) {
-    tessera_tensor_info_t i = t.info();
-    const int64_t C = nchw[1], H = nchw[2], W = nchw[3];
-    i.rank = 4;
-    for (int d = 0; d < 4; ++d) i.shape[d] = nchw[static_cast<size_t>(d)];
-    i.strides[0] = H * W * C, i.strides[1] = 1, i.strides[2] = W * C, i.strides[3] = C;
-    return t.view(i);
-  }
-
   const sdk::Tensor& conv(sdk::Stream& s, const Conv& c, const sdk::Tensor& x, int64_t pad) {
     const std::vector<int64_t> shape = x.shape();
     sdk::Tensor& out = tensor({shape[0], c.out, shape[2] + 2 * pad - c.k + 1, shape[3] + 2 * pad - c.k + 1});
@@ -237,7 +218,7 @@ class Detokenize : public sdk::Stage {
     s.op("group_norm", {{"x", x}, {"out", normed}, {"groups", a.norm.groups}, {"weight", a.norm.w}, {"bias", a.norm.b},
                         {"eps", cfg_.eps}});
     sdk::Tensor& rows = tensor({N, HW, C});
-    s.op("copy", {{"x", transposed(normed.reshape({N, C, HW}), N, C, HW)}, {"out", rows}});
+    s.op("copy", {{"x", normed.reshape({N, C, HW}).transpose(1, 2)}, {"out", rows}});
     sdk::Tensor& qkv = tensor({N, HW, 3 * C});
     s.op("matmul", {{"a", rows}, {"w", a.qkv_w}, {"bias", a.qkv_b}, {"out", qkv}});
     sdk::Tensor& mixed = tensor({N, HW, C});
@@ -260,7 +241,9 @@ class Detokenize : public sdk::Stage {
     sdk::Tensor& projected = tensor({N, HW, C});
     s.op("matmul", {{"a", mixed}, {"w", a.proj.w.reshape({C, C})}, {"bias", a.proj.b}, {"out", projected}});
     sdk::Tensor& out = tensor(shape);
-    s.op("add", {{"a", x}, {"b", channels_first(projected, shape)}, {"out", out}});
+    // rows [N, H*W, C] seen as NCHW [N, C, H, W]
+    const sdk::Tensor nchw = projected.reshape({N, shape[2], shape[3], C}).transpose(1, 3).transpose(2, 3);
+    s.op("add", {{"a", x}, {"b", nchw}, {"out", out}});
     return out;
   }
 

@@ -138,17 +138,7 @@ class LogMel {
 
   // Window w (frames [w * W, w * W + W), W = window_frames()) of a log-mel from compute(), as [1, n_mels, W].
   sdk::Tensor window(const sdk::Tensor& log_mel, int64_t w) const {
-    tessera_tensor_info_t i = log_mel.info();
-    const int64_t n_mels = i.shape[0], frames = i.shape[1];
-    i.rank = 3;
-    i.offset += w * window_;
-    i.shape[0] = 1;
-    i.strides[0] = n_mels * frames;
-    i.shape[1] = n_mels;
-    i.strides[1] = frames;
-    i.shape[2] = window_;
-    i.strides[2] = 1;
-    return log_mel.view(i);
+    return log_mel.slice(1, w * window_, window_).repeated(0, 1);
   }
 
  private:

@@ -69,18 +69,6 @@ class WindowDecoder {
     return static_cast<int32_t>(best);
   }
 
-  // Hidden states of position `t` of every row of a pass, [R, C].
-  static sdk::Tensor position(const DecoderScratch& pass, int64_t t) {
-    tessera_tensor_info_t i = pass.h.info();
-    const int64_t T = i.shape[1], C = i.shape[2];
-    i.offset += t * C;
-    i.rank = 2;
-    i.shape[1] = C;
-    i.strides[0] = T * C;
-    i.strides[1] = 1;
-    return pass.h.view(i);
-  }
-
   Hypothesis greedy(const sdk::Tensor& cross, const std::vector<int32_t>& start, int64_t budget,
                     const std::function<bool(int64_t)>& keep_going) const {
     const int64_t P = static_cast<int64_t>(start.size()), V = tok_.n_vocab(), C = model_.width();
@@ -92,7 +80,7 @@ class WindowDecoder {
     sdk::Tensor next(host_, TESSERA_DTYPE_I32, {1}, "whisper.next");
     sdk::Stream s(host_);
     model_.decode(s, cache, prompt, cross, ids, 0);
-    model_.head(s, position(prompt, P - 1), logits);
+    model_.head(s, prompt.h.select(1, P - 1), logits);
     s.finish();
     // The first step's extra suppression is applied on the host; later steps draw on the GPU over the ids up
     // to <|endoftext|> (everything after it is suppressed), so the host reads back one id per step.
@@ -130,7 +118,7 @@ class WindowDecoder {
     sdk::Tensor source(host_, TESSERA_DTYPE_I32, {B}, "whisper.beam_source");
     sdk::Stream s(host_);
     model_.decode(s, cache[current], prompt, cross, ids, 0);
-    model_.head(s, position(prompt, P - 1), logits);
+    model_.head(s, prompt.h.select(1, P - 1), logits);
     s.finish();
 
     std::vector<Hypothesis> live(1), finished;  // every row holds the start sequence; one beam to begin with

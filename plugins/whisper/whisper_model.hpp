@@ -185,7 +185,7 @@ class WhisperModel {
     s.op("gelu_erf", {{"x", st.conv1}, {"out", st.conv1}});
     s.op("conv1d", {{"x", st.conv1}, {"w", conv2_w_}, {"bias", conv2_b_}, {"stride", 2}, {"padding", 1}, {"out", st.conv2}});
     // GELU on the way to [T, C]: the transpose is a strided read, so the activation rides along for free.
-    s.op("gelu_erf", {{"x", transposed(st.conv2)}, {"out", st.x}});
+    s.op("gelu_erf", {{"x", st.conv2.select(0, 0).transpose(0, 1)}, {"out", st.x}});
     s.op("add", {{"a", st.x}, {"b", enc_pos_}, {"out", st.x}});
     for (const Block& B : encoder_) {
       s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", B.ln1_w}, {"bias", B.ln1_b}});
@@ -240,8 +240,8 @@ class WhisperModel {
     for (size_t l = 0; l < decoder_.size(); ++l) {
       const DecoderLayer& L = decoder_[l];
       const Block& B = L.block;
-      const sdk::Tensor k_cache = layer_cache(cache, 2 * static_cast<int64_t>(l)),
-                        v_cache = layer_cache(cache, 2 * static_cast<int64_t>(l) + 1);
+      const sdk::Tensor k_cache = cache.kv.select(0, 2 * static_cast<int64_t>(l)),
+                        v_cache = cache.kv.select(0, 2 * static_cast<int64_t>(l) + 1);
       s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", B.ln1_w}, {"bias", B.ln1_b}});
       s.op("matmul", {{"a", st.h}, {"w", B.qkv_w}, {"bias", B.qkv_b}, {"out", st.qkv}});
       s.op("kv_cache_append", {{"k", st.qkv.slice(-1, C, C)}, {"v", st.qkv.slice(-1, 2 * C, C)}, {"k_cache", k_cache},
@@ -252,7 +252,7 @@ class WhisperModel {
       s.op("layer_norm", {{"x", st.x}, {"out", st.h}, {"weight", L.lnx_w}, {"bias", L.lnx_b}});
       s.op("matmul", {{"a", st.h}, {"w", L.xq_w}, {"bias", L.xq_b}, {"out", st.q}});
       const int64_t at = static_cast<int64_t>(l) * 2 * C;
-      s.op("attention", {{"q", st.q}, {"k", rows_of(cross.slice(-1, at, C), R)}, {"v", rows_of(cross.slice(-1, at + C, C), R)},
+      s.op("attention", {{"q", st.q}, {"k", cross.slice(-1, at, C).repeated(0, R)}, {"v", cross.slice(-1, at + C, C).repeated(0, R)},
                          {"out", st.a}, {"heads", c_.n_text_head}});
       s.op("matmul", {{"a", st.a}, {"w", L.xout_w}, {"bias", L.xout_b}, {"out", st.x}, {"accumulate", true}});
       mlp(s, B, st.x, st.h, st.fc);
@@ -271,41 +271,6 @@ class WhisperModel {
     s.op("layer_norm", {{"x", x}, {"out", h}, {"weight", B.ln2_w}, {"bias", B.ln2_b}});
     s.op("matmul", {{"a", h}, {"w", B.fc1_w}, {"bias", B.fc1_b}, {"out", fc}, {"activation", "gelu_erf"}});
     s.op("matmul", {{"a", fc}, {"w", B.fc2_w}, {"bias", B.fc2_b}, {"out", x}, {"accumulate", true}});
-  }
-
-  // [R, positions, C]: cache tensor `index` of the stacked keys and values.
-  static sdk::Tensor layer_cache(const DecoderCache& cache, int64_t index) {
-    tessera_tensor_info_t i = cache.kv.info();
-    i.offset += index * i.strides[0];
-    for (int d = 0; d < 3; ++d) {
-      i.shape[d] = i.shape[d + 1];
-      i.strides[d] = i.strides[d + 1];
-    }
-    i.rank = 3;
-    return cache.kv.view(i);
-  }
-  // The same [L, C] keys for every one of R rows (batch pitch 0: no copies).
-  static sdk::Tensor rows_of(const sdk::Tensor& t, int64_t rows) {
-    tessera_tensor_info_t i = t.info();
-    i.rank = 3;
-    i.shape[2] = i.shape[1];
-    i.strides[2] = i.strides[1];
-    i.shape[1] = i.shape[0];
-    i.strides[1] = i.strides[0];
-    i.shape[0] = rows;
-    i.strides[0] = 0;
-    return t.view(i);
-  }
-  // [1, C, T] seen as [T, C].
-  static sdk::Tensor transposed(const sdk::Tensor& t) {
-    tessera_tensor_info_t i = t.info();
-    const int64_t C = i.shape[1], T = i.shape[2], sc = i.strides[1], st = i.strides[2];
-    i.rank = 2;
-    i.shape[0] = T;
-    i.strides[0] = st;
-    i.shape[1] = C;
-    i.strides[1] = sc;
-    return t.view(i);
   }
 
   // Tensors of `rows` x `cols` each, stacked along the first dimension into one tensor; an empty name stands

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "plugin/services.hpp"
+#include "tessera/plugin.hpp"
 #include "support/gpu_test.hpp"
 
 namespace tessera::plugin {
@@ -106,6 +107,43 @@ TEST_F(ServicesTest, TensorsRoundTripAndConvertHalves) {
   tensors_->release(host_, r);
   tensors_->release(host_, h);
   EXPECT_EQ(services_.live_tensors(), 0u);
+}
+
+TEST_F(ServicesTest, SdkViewsSelectTransposeAndRepeatWithoutCopies) {
+  // t[b, r, c] = 12 b + 4 r + c, shape [2, 3, 4]
+  std::vector<float> v(24);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
+  const sdk::Host host(host_);
+  const sdk::Tensor t = sdk::Tensor::adopt(host, make_f32({2, 3, 4}, v));
+  auto dense = [&](const sdk::Tensor& view) {  // the view's elements in row-major order, through the copy op
+    sdk::Tensor out(host, TESSERA_DTYPE_F32, view.shape());
+    sdk::Stream s(host);
+    s.op("copy", {{"x", view}, {"out", out}});
+    s.finish();
+    return out.download_f32();
+  };
+  const sdk::Tensor row = t.select(1, 2);  // t[:, 2, :]
+  EXPECT_EQ(row.shape(), (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(dense(row), (std::vector<float>{8, 9, 10, 11, 20, 21, 22, 23}));
+  EXPECT_EQ(dense(row.transpose(0, 1)), (std::vector<float>{8, 20, 9, 21, 10, 22, 11, 23}));
+  const sdk::Tensor three = t.select(0, 1).select(0, 0).repeated(0, 3);  // [3, 4], every row t[1, 0, :]
+  EXPECT_EQ(three.info().strides[0], 0);
+  EXPECT_EQ(dense(three), (std::vector<float>{12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15}));
+  EXPECT_EQ(t.select(-1, 3).shape(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(t.repeated(3, 1).shape(), (std::vector<int64_t>{2, 3, 4, 1}));
+  auto refused = [](auto&& f, const std::string& want) {
+    try {
+      f();
+      ADD_FAILURE() << "accepted: " << want;
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()), want);
+    }
+  };
+  refused([&] { (void)t.select(1, 3); }, "select out of range");
+  refused([&] { (void)t.select(0, 0).select(0, 0).select(0, 0); }, "select out of range");  // rank 1 stays
+  refused([&] { (void)t.transpose(0, 3); }, "transpose out of range");
+  refused([&] { (void)t.repeated(0, 2).repeated(0, 2); }, "repeated out of range");  // past rank 4
+  refused([&] { (void)t.repeated(0, 0); }, "repeated out of range");
 }
 
 TEST_F(ServicesTest, BadTensorCallsSayWhatIsWrong) {

@@ -219,6 +219,45 @@ class Tensor {
     i.shape[d] = length;
     return view(i);
   }
+  // Index `index` of dimension `d`, that dimension dropped (a row of a batch, one layer of stacked caches).
+  Tensor select(int d, int64_t index) const {
+    tessera_tensor_info_t i = info();
+    if (d < 0) d += static_cast<int>(i.rank);
+    if (d < 0 || d >= static_cast<int>(i.rank) || i.rank < 2 || index < 0 || index >= i.shape[d])
+      throw std::runtime_error("select out of range");
+    i.offset += index * i.strides[d];
+    for (uint32_t k = static_cast<uint32_t>(d); k + 1 < i.rank; ++k) {
+      i.shape[k] = i.shape[k + 1];
+      i.strides[k] = i.strides[k + 1];
+    }
+    --i.rank;
+    return view(i);
+  }
+  // Dimensions d0 and d1 swapped (no copy; ops that need contiguous rows say so).
+  Tensor transpose(int d0, int d1) const {
+    tessera_tensor_info_t i = info();
+    if (d0 < 0) d0 += static_cast<int>(i.rank);
+    if (d1 < 0) d1 += static_cast<int>(i.rank);
+    if (d0 < 0 || d1 < 0 || d0 >= static_cast<int>(i.rank) || d1 >= static_cast<int>(i.rank))
+      throw std::runtime_error("transpose out of range");
+    std::swap(i.shape[d0], i.shape[d1]);
+    std::swap(i.strides[d0], i.strides[d1]);
+    return view(i);
+  }
+  // A new dimension `d` of `n` copies of the tensor, with stride 0 (no copy): one set of keys for every row of
+  // a batch, or n = 1 for a leading batch dimension.
+  Tensor repeated(int d, int64_t n) const {
+    tessera_tensor_info_t i = info();
+    if (d < 0 || d > static_cast<int>(i.rank) || i.rank >= TESSERA_MAX_RANK || n < 1) throw std::runtime_error("repeated out of range");
+    for (uint32_t k = i.rank; k > static_cast<uint32_t>(d); --k) {
+      i.shape[k] = i.shape[k - 1];
+      i.strides[k] = i.strides[k - 1];
+    }
+    i.shape[d] = n;
+    i.strides[d] = 0;
+    ++i.rank;
+    return view(i);
+  }
   // A reshape of a contiguous tensor.
   Tensor reshape(std::vector<int64_t> dims) const {
     tessera_tensor_info_t i = info();
