@@ -17,14 +17,17 @@ namespace {
 namespace sdk = tessera::sdk;
 using namespace tessera_plugins::whisper;
 
-// A model and its tokenizer, shared by stage instances on one host that name the same directory.
+// A model and its tokenizer, shared by stage instances on one host that name the same directory. The
+// tokenizer is read first: a broken vocabulary is refused before gigabytes of weights are uploaded.
 struct Loaded {
-  WhisperModel model;
   WhisperTokenizer tokenizer;
+  WhisperModel model;
   Loaded(const sdk::Host& host, const std::string& dir, bool f16)
-      : model(host, dir, f16),
-        tokenizer(WhisperTokenizer::load((std::filesystem::path(model.config().dir) / "vocab.tiktoken").string(),
-                                         model.config().n_vocab)) {}
+      : tokenizer(load_tokenizer(WhisperConfig::load(dir))), model(host, dir, f16) {}
+
+  static WhisperTokenizer load_tokenizer(const WhisperConfig& c) {
+    return WhisperTokenizer::load((std::filesystem::path(c.dir) / "vocab.tiktoken").string(), c.n_vocab);
+  }
 };
 
 std::shared_ptr<const Loaded> shared_model(const sdk::Host& host, const std::string& dir, bool f16) {
