@@ -177,6 +177,7 @@ class Score : public sdk::Stage {
     const WhisperModel& model = loaded_->model;
     const WhisperConfig& c = model.config();
     const sdk::Audio audio = r.audio("audio");
+    if (audio.count != 1) throw std::runtime_error("score takes one clip, found " + std::to_string(audio.count));
     const sdk::Tokens t = r.tokens("tokens");
     if (t.rows != 1) throw std::runtime_error("tokens: expected 1 row, found " + std::to_string(t.rows));
     const int64_t T = t.length;

@@ -194,6 +194,18 @@ TEST_F(WhisperParity, OtherRatesAndStereoAreResampledToTheModelRate) {
   std::printf("48 kHz stereo vs 16 kHz mono: mean log-mel difference %.4f\n", mean);
 }
 
+TEST_F(WhisperParity, StagesThatTakeOneClipRefuseSeveral) {
+  PortValue two = PortValue::audio(std::vector<float>(3200, 0.1f), 1, 16000);
+  two.count = 2;
+  two.frames = 1600;
+  const std::vector<int32_t> ids = ints("tf_tokens");
+  const PortValue tokens = PortValue::tokens(1, static_cast<uint32_t>(ids.size()), ids);
+  StageRunner mel(plugins_, "tessera.whisper", "log_mel", {});
+  StageRunner score(plugins_, "tessera.whisper", "score", {{"model", model()}});
+  test::expect_error([&] { mel.run({{"audio", &two}}); }, "log_mel takes one clip, found 2");
+  test::expect_error([&] { score.run({{"audio", &two}, {"tokens", &tokens}}); }, "score takes one clip, found 2");
+}
+
 TEST_F(WhisperParity, BadSettingsAreRefusedWithTheirReason) {
   try {
     StageRunner t(plugins_, "tessera.whisper", "transcribe", {{"model", model()}, {"language", "xx"}});
