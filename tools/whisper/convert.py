@@ -65,7 +65,7 @@ def check_dims(d) -> WhisperDims:
 
 def config_json(dims: WhisperDims) -> dict:
     c = {"model_type": "whisper"}
-    c.update({k: getattr(dims, k) for k in DIM_KEYS})
+    c.update({k: int(getattr(dims, k)) for k in DIM_KEYS})
     return c
 
 
@@ -137,10 +137,17 @@ def write_model_dir(out: str, dims: WhisperDims, tensors: "OrderedDict[str, np.n
         raise ConvertError("tensors do not match the dims (use check_state_dict)")
     check_tokenizer(vocab, dims)
     out = os.path.abspath(out)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ConvertError(f"{out} exists and is not a directory")
     if not os.path.isdir(os.path.dirname(out)):
         raise ConvertError(f"parent directory {os.path.dirname(out)} does not exist")
+    return write_model_files(out, dims, tensors, vocab)
+
+
+def write_model_files(out: str, dims: WhisperDims, tensors: "OrderedDict[str, np.ndarray]", vocab: bytes) -> str:
+    """config.json, model.safetensors and vocab.tiktoken into OUT, whole or not at all (no checks: the callers'
+    own, OpenAI's vocabulary for the converter, ours for tools.whisper.export)."""
+    out = os.path.abspath(out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConvertError(f"{out} exists and is not a directory")
     with atomic_directory(out) as tmp:
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump(config_json(dims), f, indent=2)

@@ -16,7 +16,6 @@ n_vocab < 51865 the decoding rules treat the model as English-only: initial toke
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections import OrderedDict
@@ -25,12 +24,10 @@ from typing import List, Sequence, Tuple
 import numpy as np
 import torch
 
-from tools.atomic_dir import atomic_directory
-from tools.dalle import safetensors_io as st
 from tools.gpt2 import bpe_train
 from tools.whisper import tokenizer as wtok
 from tools.whisper.model import Whisper, WhisperDims, expected_shapes
-from tools.whisper.convert import load_model_dir as convert_load_model_dir
+from tools.whisper.convert import load_model_dir as convert_load_model_dir, write_model_files
 
 DIM_KEYS = ("n_mels", "n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer", "n_text_ctx",
             "n_text_state", "n_text_head", "n_text_layer")
@@ -71,12 +68,6 @@ def n_vocab_for(n_ranks: int) -> int:
 
 # ---------------------------------------------------------------------------------------------- model directory
 
-def config_json(dims: WhisperDims) -> dict:
-    c = {"model_type": "whisper"}
-    c.update({k: int(getattr(dims, k)) for k in DIM_KEYS})
-    return c
-
-
 def state_tensors(model_sd, dims: WhisperDims) -> "OrderedDict[str, np.ndarray]":
     want = expected_shapes(dims)
     extra = sorted(set(model_sd) - set(want))
@@ -98,15 +89,8 @@ def state_tensors(model_sd, dims: WhisperDims) -> "OrderedDict[str, np.ndarray]"
 def write_model_dir(out: str, dims: WhisperDims, model_sd, tokens: Sequence[bytes]) -> str:
     tensors = state_tensors(model_sd, dims)
     make_tokenizer(tokens, dims.n_vocab)  # the rank count must fit n_vocab
-    out = os.path.abspath(out)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with atomic_directory(out) as tmp:
-        with open(os.path.join(tmp, "config.json"), "w") as f:
-            json.dump(config_json(dims), f, indent=2)
-            f.write("\n")
-        st.write(os.path.join(tmp, "model.safetensors"), tensors, {"format": "pt"})
-        write_ranks(os.path.join(tmp, "vocab.tiktoken"), tokens)
-    return out
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    return write_model_files(out, dims, tensors, wtok.serialize_ranks(tokens))
 
 
 def load_model_dir(directory: str) -> Tuple[WhisperDims, Whisper, wtok.Tokenizer]:

@@ -13,6 +13,7 @@ import unittest
 import numpy as np
 import torch
 
+from tools.dalle import safetensors_io as st
 from tools.whisper import data as wdata
 from tools.whisper import evaluate as wev
 from tools.whisper import export as wexp
@@ -173,7 +174,7 @@ class TinyTraining(unittest.TestCase):
             self.assertEqual((cfg["n_audio_ctx"], cfg["n_audio_state"], cfg["n_mels"]), (50, 32, 80))
             dims, model, tok = wexp.load_model_dir(out)
             self.assertEqual(dims.n_vocab, len(tok.tokens) + 1510)
-            names = list(wexp.st.read(os.path.join(out, "model.safetensors"))[0])
+            names = list(st.read(os.path.join(out, "model.safetensors"))[0])
             self.assertEqual(names, list(wexp.expected_shapes(dims)))
             self.assertIn("decoder.blocks.0.cross_attn.key.weight", names)
             d = torch.load(data_pt, weights_only=False)
