@@ -163,12 +163,16 @@ def write_wav(path: str, samples: np.ndarray) -> None:
 
 
 def read_wav(path: str) -> np.ndarray:
-    """16-bit PCM mono 16 kHz -> float32 samples (int16 / 32768)."""
-    with wave.open(path, "rb") as w:
-        if (w.getnchannels(), w.getsampwidth(), w.getframerate()) != (1, 2, SAMPLE_RATE):
-            raise ConvertError(f"{path}: expected 16 kHz mono 16-bit PCM")
-        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
-    return (pcm.astype(np.float32) / 32768.0).astype(np.float32)
+    """16-bit PCM mono 16 kHz -> float32 samples (int16 / 32768), through tools.whisper.data's WAV parser."""
+    from tools.whisper.data import DataError, parse_wav16
+    with open(path, "rb") as f:
+        try:
+            x, rate = parse_wav16(f.read())
+        except DataError as ex:
+            raise ConvertError(f"{path}: {ex}") from None
+    if rate != SAMPLE_RATE:
+        raise ConvertError(f"{path}: expected 16 kHz mono 16-bit PCM, found {rate} Hz")
+    return x
 
 
 # ---------------------------------------------------------------------------------------------- golden
