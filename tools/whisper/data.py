@@ -23,7 +23,7 @@ than the window (``2 * n_audio_ctx * 160`` samples less ``MARGIN_S``) are droppe
 is added on the fly by :func:`augment`; the held-out sets get their noise once, seeded, at build time (white, pink
 or brown noise at 10-40 dB SNR, half of them also given up to 0.4 s of leading silence).
 
-Front end: :func:`log_mel_window` is ``tools.whisper.model.log_mel`` with the padding a parameter: append
+Front end: :func:`log_mel_window` is ``tools.whisper.model.log_mel`` with a window of ``2 * n_audio_ctx`` frames: append
 ``2 * n_audio_ctx * 160`` zero samples (not 480,000), STFT, drop the last frame, mel, log10, global max - 8 floor,
 (x + 4) / 4, then the first ``2 * n_audio_ctx`` frames (the window the C++ plugin feeds the encoder).
 :func:`log_mel_batch` computes the same for a batch of clips, bit-for-bit equal to one clip at a time up to float
@@ -47,10 +47,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from tools.shapes import world
-from tools.whisper.model import HOP, N_FFT, SAMPLE_RATE, mel_filters
+from tools.whisper.model import HOP, N_FFT, SAMPLE_RATE, log_mel, mel_filters
 
 ESPEAK_RATE = 22050
 MARGIN_S = 0.05  # an utterance must end this long before the window does
@@ -296,22 +295,12 @@ def log_mel_batch(clips: Sequence[np.ndarray], n_mels: int, n_audio_ctx: int) ->
 
 
 def log_mel_window(samples: np.ndarray, n_mels: int, n_audio_ctx: int) -> torch.Tensor:
-    """One clip of at most the window -> [n_mels, 2 * n_audio_ctx] (``model.log_mel`` with 2*n_audio_ctx*160
-    samples of padding instead of 480,000; the frames past the window are dropped)."""
-    x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    """One clip of at most the window -> [n_mels, 2 * n_audio_ctx]: ``model.log_mel`` with its window of padding,
+    the frames past the window dropped (what the C++ front end feeds the encoder)."""
     W = window_samples(n_audio_ctx)
-    if len(x) > W:
-        raise ValueError(f"clip of {len(x)} samples exceeds the {W}-sample window")
-    x = F.pad(x, (0, W))
-    spec = torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, pad_mode="reflect",
-                      return_complex=True)
-    power = spec[:, :-1].abs() ** 2
-    logm = torch.clamp(_filters(n_mels) @ power, min=1e-10).log10()
-    logm = torch.maximum(logm, logm.max() - 8.0)
-    out = (logm + 4.0) / 4.0
-    if out.shape[1] < 2 * n_audio_ctx:
-        out = F.pad(out, (0, 2 * n_audio_ctx - out.shape[1]), value=float(out.min()))
-    return out[:, :2 * n_audio_ctx].contiguous()
+    if len(samples) > W:
+        raise ValueError(f"clip of {len(samples)} samples exceeds the {W}-sample window")
+    return log_mel(samples, n_mels, 2 * n_audio_ctx)[:, :2 * n_audio_ctx].contiguous()
 
 
 # ---------------------------------------------------------------------------------------------- building
