@@ -51,6 +51,49 @@ std::string cache_dir() {
   return (fs::temp_directory_path() / "tessera-cache").string();
 }
 
+Options& Options::text(const char* name, std::string* out) {
+  options_.push_back({name, [out](const std::string* v) { return *out = *v, true; }, true});
+  return *this;
+}
+
+Options& Options::texts(const char* name, std::vector<std::string>* out) {
+  options_.push_back({name, [out](const std::string* v) { return out->push_back(*v), true; }, true});
+  return *this;
+}
+
+Options& Options::integer(const char* name, int* out, int lo, int hi) {
+  options_.push_back({name,
+                      [out, lo, hi](const std::string* v) {
+                        char* end = nullptr;
+                        const long n = std::strtol(v->c_str(), &end, 10);
+                        if (v->empty() || *end || n < lo || n > hi) return false;
+                        *out = static_cast<int>(n);
+                        return true;
+                      },
+                      true});
+  return *this;
+}
+
+Options& Options::flag(const char* name, bool* out, bool value) {
+  options_.push_back({name, [out, value](const std::string*) { return *out = value, true; }, false});
+  return *this;
+}
+
+bool Options::parse(const std::vector<std::string>& args) const {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const Option* o = nullptr;
+    for (const Option& c : options_)
+      if (c.name == args[i]) o = &c;
+    if (!o) return false;
+    if (!o->takes_value) {
+      o->set(nullptr);
+    } else if (i + 1 >= args.size() || !o->set(&args[++i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
 Reference run_reference(const std::string& script_and_args, int threads) {
   Reference r;
   try {

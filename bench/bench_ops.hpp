@@ -45,6 +45,26 @@ double median(std::vector<double> v);
 // slower on a small machine. 0 leaves the library defaults.
 std::string run_python_reference(const std::string& script_and_args, int threads);
 
+// A bench's command line: "--name value" options and "--flag"s, declared, then read in one go. parse() is false
+// for an unknown option, a missing value, or a number outside its range (the caller prints its usage).
+//   if (!Options().text("--model", &model).integer("--runs", &runs, 1, 1000).flag("--json", &json).parse(args)) ...
+class Options {
+ public:
+  Options& text(const char* name, std::string* out);
+  Options& texts(const char* name, std::vector<std::string>* out);  // may be given several times
+  Options& integer(const char* name, int* out, int lo, int hi);
+  Options& flag(const char* name, bool* out, bool value = true);
+  bool parse(const std::vector<std::string>& args) const;
+
+ private:
+  struct Option {
+    std::string name;
+    std::function<bool(const std::string*)> set;  // nullptr argument: a flag
+    bool takes_value;
+  };
+  std::vector<Option> options_;
+};
+
 // What a reference under tools/ printed (one JSON object) and its name for the report: "PyTorch 1.13 (1 thr)"
 // from its "torch" and "threads" fields, or "PyTorch (unavailable)" with ok false when it could not run.
 struct Reference {

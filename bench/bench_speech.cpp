@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 #include <unistd.h>
 
 #include "bench_ops.hpp"
@@ -137,33 +136,17 @@ int run_speech(const gpu::ContextOptions& options, const std::vector<std::string
   std::string model, audio, manifest;
   int beam = 1, max_tokens = 224, runs = 3, threads = 1;
   bool json = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    auto next = [&](auto* out) {
-      if (i + 1 >= args.size()) return false;
-      std::istringstream in(args[++i]);
-      in >> *out;
-      return !in.fail();
-    };
-    if (args[i] == "--model") {
-      if (!next(&model)) return usage();
-    } else if (args[i] == "--audio") {
-      if (!next(&audio)) return usage();
-    } else if (args[i] == "--manifest") {
-      if (!next(&manifest)) return usage();
-    } else if (args[i] == "--beam") {
-      if (!next(&beam) || beam < 1 || beam > 16) return usage();
-    } else if (args[i] == "--max-tokens") {
-      if (!next(&max_tokens) || max_tokens < 1 || max_tokens > 448) return usage();
-    } else if (args[i] == "--runs") {
-      if (!next(&runs) || runs < 1) return usage();
-    } else if (args[i] == "--threads") {
-      if (!next(&threads) || threads < 1) return usage();
-    } else if (args[i] == "--json") {
-      json = true;
-    } else {
-      return usage();
-    }
-  }
+  if (!Options()
+           .text("--model", &model)
+           .text("--audio", &audio)
+           .text("--manifest", &manifest)
+           .integer("--beam", &beam, 1, 16)
+           .integer("--max-tokens", &max_tokens, 1, 448)
+           .integer("--runs", &runs, 1, 1000)
+           .integer("--threads", &threads, 1, 256)
+           .flag("--json", &json)
+           .parse(args))
+    return usage();
   if (model.empty()) {
     const fs::path bundled = TESSERA_SOURCE_DIR "/models/tiny-whisper";
     if (fs::exists(bundled / "config.json")) {

@@ -71,35 +71,18 @@ int run_text_generation(const gpu::ContextOptions& options, const std::vector<st
   bool small = true, json = false;
   int prompt_tokens = 128, new_tokens = 64, runs = 3, threads = 1;
   std::string batches_arg = "1,8";
-  for (size_t i = 0; i < args.size(); ++i) {
-    auto next = [&](auto* out) {
-      if (i + 1 >= args.size()) return false;
-      std::istringstream in(args[++i]);
-      in >> *out;
-      return !in.fail();
-    };
-    std::string s;
-    if (args[i] == "--model") {
-      if (!next(&s)) return usage();
-      models.push_back(fs::absolute(s).string());
-    } else if (args[i] == "--no-small") {
-      small = false;
-    } else if (args[i] == "--prompt-tokens") {
-      if (!next(&prompt_tokens) || prompt_tokens < 1) return usage();
-    } else if (args[i] == "--tokens") {
-      if (!next(&new_tokens) || new_tokens < 1) return usage();
-    } else if (args[i] == "--batches") {
-      if (!next(&batches_arg)) return usage();
-    } else if (args[i] == "--runs") {
-      if (!next(&runs) || runs < 1) return usage();
-    } else if (args[i] == "--threads") {
-      if (!next(&threads) || threads < 1) return usage();
-    } else if (args[i] == "--json") {
-      json = true;
-    } else {
-      return usage();
-    }
-  }
+  if (!Options()
+           .texts("--model", &models)
+           .flag("--no-small", &small, false)
+           .integer("--prompt-tokens", &prompt_tokens, 1, 1 << 20)
+           .integer("--tokens", &new_tokens, 1, 1 << 20)
+           .text("--batches", &batches_arg)
+           .integer("--runs", &runs, 1, 1000)
+           .integer("--threads", &threads, 1, 256)
+           .flag("--json", &json)
+           .parse(args))
+    return usage();
+  for (std::string& m : models) m = fs::absolute(m).string();
   std::vector<int> batches;
   {
     std::istringstream in(batches_arg);

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 
 #include "bench_ops.hpp"
 #include "pipeline/scheduler.hpp"
@@ -28,27 +27,14 @@ int run_text_to_image(const gpu::ContextOptions& options, const std::vector<std:
   std::string model = TESSERA_SOURCE_DIR "/models/tiny-dalle";
   int images = 1, runs = 3, threads = 1;
   bool json = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    auto next = [&](auto* out) {
-      if (i + 1 >= args.size()) return false;
-      std::istringstream in(args[++i]);
-      in >> *out;
-      return !in.fail();
-    };
-    if (args[i] == "--model") {
-      if (!next(&model)) return usage();
-    } else if (args[i] == "--images") {
-      if (!next(&images) || images < 1 || images > 64) return usage();
-    } else if (args[i] == "--runs") {
-      if (!next(&runs) || runs < 1) return usage();
-    } else if (args[i] == "--threads") {
-      if (!next(&threads) || threads < 1) return usage();
-    } else if (args[i] == "--json") {
-      json = true;
-    } else {
-      return usage();
-    }
-  }
+  if (!Options()
+           .text("--model", &model)
+           .integer("--images", &images, 1, 64)
+           .integer("--runs", &runs, 1, 1000)
+           .integer("--threads", &threads, 1, 256)
+           .flag("--json", &json)
+           .parse(args))
+    return usage();
   model = fs::absolute(model).string();
   if (!fs::exists(model + "/config.json")) {
     std::fprintf(stderr, "tessera bench: %s is not a model directory (no config.json)\n", model.c_str());
