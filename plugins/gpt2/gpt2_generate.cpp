@@ -4,10 +4,7 @@
 // token drawn on the GPU; the host reads back one id per sequence per step to stream text and check stops.
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <tuple>
 
 #include "gpt2/gpt2_bpe.hpp"
 #include "gpt2/gpt2_model.hpp"
@@ -45,14 +42,8 @@ std::vector<std::string> split_stops(const std::string& s) {
 // Stage instances that differ only in generation settings (max_tokens, sampling, sequences) share one copy
 // of a model's weights on a device: changing a setting in a long-lived process does not load them again.
 std::shared_ptr<const Gpt2Model> shared_model(const sdk::Host& host, const std::string& dir, bool f16) {
-  static std::mutex mutex;
-  static std::map<std::tuple<const void*, std::string, bool>, std::weak_ptr<const Gpt2Model>> loaded;
-  std::lock_guard<std::mutex> lock(mutex);
-  std::weak_ptr<const Gpt2Model>& slot = loaded[{host.raw(), dir, f16}];
-  if (std::shared_ptr<const Gpt2Model> model = slot.lock()) return model;
-  auto model = std::make_shared<const Gpt2Model>(host, dir, f16);
-  slot = model;
-  return model;
+  return sdk::shared_per_host<Gpt2Model>(host, dir + (f16 ? "|f16" : ""),
+                                         [&] { return std::make_shared<const Gpt2Model>(host, dir, f16); });
 }
 
 class Generate : public sdk::Stage {

@@ -3,10 +3,7 @@
 // is mixed to mono and resampled to 16 kHz, its log-mel computed on the GPU over the whole clip, and each 30 s
 // window encoded and decoded in turn (greedy or beam search, whisper_decode.hpp).
 #include <cmath>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <tuple>
 
 #include "tessera/audio.hpp"
 #include "whisper/log_mel.hpp"
@@ -31,14 +28,8 @@ struct Loaded {
 };
 
 std::shared_ptr<const Loaded> shared_model(const sdk::Host& host, const std::string& dir, bool f16) {
-  static std::mutex mutex;
-  static std::map<std::tuple<const void*, std::string, bool>, std::weak_ptr<const Loaded>> loaded;
-  std::lock_guard<std::mutex> lock(mutex);
-  std::weak_ptr<const Loaded>& slot = loaded[{host.raw(), dir, f16}];
-  if (std::shared_ptr<const Loaded> model = slot.lock()) return model;
-  auto model = std::make_shared<const Loaded>(host, dir, f16);
-  slot = model;
-  return model;
+  return sdk::shared_per_host<Loaded>(host, dir + (f16 ? "|f16" : ""),
+                                      [&] { return std::make_shared<const Loaded>(host, dir, f16); });
 }
 
 // Clip `index` of an audio input as 16 kHz mono.

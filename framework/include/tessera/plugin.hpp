@@ -43,7 +43,9 @@
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -352,6 +354,21 @@ class Stream {
   Host host_;
   tessera_stream_t s_ = 0;
 };
+
+// One T per (host, key) while any stage instance holds it: instances that differ only in settings (max tokens,
+// sampling, beams) share one copy of a model's weights on a device instead of loading it again. `make()` builds
+// it on first use. [main] and [run], thread-safe.
+template <class T, class Make>
+std::shared_ptr<const T> shared_per_host(const Host& host, const std::string& key, Make&& make) {
+  static std::mutex mutex;
+  static std::map<std::pair<const void*, std::string>, std::weak_ptr<const T>> held;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::weak_ptr<const T>& slot = held[{host.raw(), key}];
+  if (std::shared_ptr<const T> t = slot.lock()) return t;
+  std::shared_ptr<const T> t = make();
+  slot = t;
+  return t;
+}
 
 // A safetensors file, mapped while this object lives.
 class Weights {
