@@ -199,6 +199,9 @@ RunResult Scheduler::run_batch(const RunOptions& options) {
     auto it = options.inputs.find(in.name);
     if (it != options.inputs.end())
       input_text[in.name] = it->second;
+    else if (in.has_default && (in.type == InputType::image || in.type == InputType::audio))
+      // a file named in the pipeline file is relative to the file, like its path parameters
+      input_text[in.name] = (std::filesystem::path(pipeline_.path).parent_path() / in.default_value).lexically_normal().string();
     else if (in.has_default)
       input_text[in.name] = in.default_value;
     else

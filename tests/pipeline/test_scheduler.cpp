@@ -190,6 +190,41 @@ outputs:
   EXPECT_THROW(s.run(o), Error);
 }
 
+// A file named as an input's default in the pipeline file is found next to that file, whatever the working
+// directory; one given on the command line stays relative to the working directory.
+TEST_F(SchedulerTest, AnAudioInputsDefaultIsRelativeToThePipelineFile) {
+  fs::create_directories(out_ / "configs" / "sounds");
+  io::Audio in;
+  in.sample_rate = 16000;
+  in.channels = 1;
+  in.samples = {0.5f, -0.25f, 0.125f};
+  const std::vector<uint8_t> bytes = io::encode_wav(in);
+  io::write_file_atomic((out_ / "configs" / "sounds" / "default.wav").string(), bytes.data(), bytes.size());
+  Scheduler s(plugins_, parse_pipeline(R"(pipeline: quieter
+inputs:
+  sound: {type: audio, default: sounds/default.wav}
+stages:
+  halve: {plugin: test.run, stage: halve, inputs: {audio: $sound}}
+outputs:
+  sound: {from: halve.audio}
+)",
+                                        (out_ / "configs" / "quieter.yaml").string(), plugins_.contracts()));
+  RunOptions o;
+  o.out_dir = (out_ / "out").string();
+  const RunResult r = s.run(o);  // the test's working directory is not out_/configs
+  ASSERT_EQ(r.files.size(), 1u);
+  const io::Audio got = io::read_wav(r.files[0]);
+  ASSERT_EQ(got.samples.size(), 3u);
+  EXPECT_NEAR(got.samples[0], 0.25f, 1.0f / 32768);
+  o.inputs["sound"] = "sounds/default.wav";
+  try {
+    s.run(o);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sounds/default.wav"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(SchedulerTest, IndependentBranchesRunAtTheSameTime) {
   Scheduler s = make(R"(stages:
   a: {plugin: test.run, stage: gradient}

@@ -2,6 +2,7 @@
 
     /usr/bin/python3 -m tools.whisper.evaluate --model-dir models/tiny-whisper [--data WORK/data.pt]
         [--json-out WORK/eval.json] [--n 200] [--beam 0] [--threads 1] [data options of tools.whisper.data]
+    /usr/bin/python3 -m tools.whisper.evaluate --model-dir models/tiny-whisper --wav speech.wav   # one transcript
 
 Each held-out clip (200 shapes-world utterances with held-out attribute combinations, 200 held-out general
 sentences; every one in a voice never used for training, with seeded noise) goes through
@@ -92,10 +93,25 @@ def main(argv=None) -> int:
     ap.add_argument("--beam", type=int, default=0, help="0: greedy")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sets", default="heldout_shapes,heldout_general")
+    ap.add_argument("--wav", default="", help="print the reference's transcript of this 16 kHz mono 16-bit WAV (its "
+                    "first window) and stop")
     wdata.add_args(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     dims, model, tok = wexp.load_model_dir(args.model_dir)
+    if args.wav:
+        from tools.whisper.golden import read_wav
+        from tools.whisper.convert import ConvertError
+        try:
+            x = read_wav(args.wav)
+        except (ConvertError, OSError) as ex:
+            print(f"error: {ex}", file=sys.stderr)
+            return 2
+        with torch.no_grad():
+            _, text, _ = transcribe(model, wdata.log_mel_window(x, dims.n_mels, dims.n_audio_ctx), tok,
+                                    beam_size=args.beam)
+        print(text)
+        return 0
     if dims.n_audio_ctx != args.n_audio_ctx:
         args.n_audio_ctx = dims.n_audio_ctx  # the data recipe follows the model's window
     try:

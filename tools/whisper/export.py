@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from tools.gpt2 import bpe_train
+from tools.whisper import data as wdata
 from tools.whisper import tokenizer as wtok
 from tools.whisper.model import Whisper, WhisperDims, expected_shapes
 from tools.whisper.convert import load_model_dir as convert_load_model_dir, write_model_files
@@ -111,14 +112,39 @@ def export(ckpt: str, out: str) -> str:
     return write_model_dir(out, dims, ck["model_state_dict"], ck["tokens"])
 
 
+# The spoken prompt shipped with the model (configs/speech-to-image.yaml's default input): text-to-image.yaml's
+# default prompt in a voice the recognizer never heard in training.
+SAMPLE_TEXT = "a small red circle on the left and a large blue square at the bottom on a white background"
+SAMPLE_VOICE = ("en-us", "m4", 165, 45)  # base, variant, words per minute, pitch
+
+
+def write_sample(out_dir: str, text: str = SAMPLE_TEXT) -> str:
+    from tools.whisper.golden import write_wav
+    base, variant, speed, pitch = SAMPLE_VOICE
+    if not wdata.voice_is_held_out(base, variant):
+        raise ExportError(f"sample voice {wdata.voice_name(base, variant)} is a training voice")
+    path = os.path.join(out_dir, "sample.wav")
+    write_wav(path, wdata.synthesize(text, wdata.voice_name(base, variant), speed, pitch))
+    with open(os.path.join(out_dir, "sample.txt"), "w") as f:
+        f.write(text + "\n")
+    return path
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.whisper.export")
     ap.add_argument("--ckpt", required=True, help="RUN/whisper.pt written by tools.whisper.train")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--no-sample", action="store_true", help="skip OUT/sample.wav (needs espeak-ng)")
     args = ap.parse_args(argv)
     try:
         out = export(args.ckpt, args.out)
-    except (ExportError, OSError, wtok.TokenizerError) as ex:
+        if args.no_sample:
+            pass
+        elif wdata.espeak_exe() is None:
+            print("export: espeak-ng is missing (apt-get install -y espeak-ng): no sample.wav", file=sys.stderr)
+        else:
+            write_sample(out)
+    except (ExportError, OSError, wtok.TokenizerError, wdata.DataError) as ex:
         print(f"error: {ex}", file=sys.stderr)
         return 1
     size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))

@@ -65,6 +65,9 @@ class WordErrorRate(unittest.TestCase):
         self.assertAlmostEqual(r["sentence_accuracy"], 0.5)
         # punctuation and case do not count; hyphens split words on both sides alike
         self.assertEqual(wev.wer(["On the left-hand side!"], ["on the left hand side"])["wer"], 0.0)
+        # spellings that sound alike are one word; other words are not touched
+        self.assertEqual(wev.wer(["a grey disc in the centre"], ["a gray disk in the center"])["wer"], 0.0)
+        self.assertEqual(wev.wer(["a grey disc"], ["a green disk"])["wer"], 1 / 3)
 
     def test_normalize(self):
         self.assertEqual(wdata.normalize_text("On the Left-hand side; it's - 'there'."),
@@ -72,6 +75,23 @@ class WordErrorRate(unittest.TestCase):
 
 
 class FrontEnd(unittest.TestCase):
+    def test_init_front_end_scales_the_stem_to_the_target(self):
+        from tools.whisper.model import Whisper, WhisperDims
+        torch.manual_seed(0)
+        dims = WhisperDims(n_mels=80, n_audio_ctx=50, n_audio_state=32, n_audio_head=2, n_audio_layer=1,
+                           n_vocab=300, n_text_ctx=16, n_text_state=32, n_text_head=2, n_text_layer=1)
+        model = Whisper(dims)
+        mel = 0.5 * torch.randn(4, 80, 100) - 0.3
+        enc = model.encoder
+        before = float(torch.nn.functional.gelu(enc.conv2(torch.nn.functional.gelu(enc.conv1(mel)))).std())
+        wtrain.init_front_end(model, mel, 1.0)
+        with torch.no_grad():
+            h1 = torch.nn.functional.gelu(enc.conv1(mel))
+            h2 = torch.nn.functional.gelu(enc.conv2(h1))
+        self.assertAlmostEqual(float(h1.std()), 1.0, delta=0.02)
+        self.assertAlmostEqual(float(h2.std()), 1.0, delta=0.02)
+        self.assertLess(before, 0.3)  # PyTorch's default init: the stem starts far below the sinusoids' 0.65
+
     def test_window_log_mel_matches_reference(self):
         r = np.random.default_rng(3)
         x = (0.1 * np.sin(np.arange(9000) * 0.07) + 0.01 * r.standard_normal(9000)).astype(np.float32)
@@ -167,7 +187,12 @@ class TinyTraining(unittest.TestCase):
             self.assertEqual(wtrain.main(argv), 0)
             self.assertTrue(os.path.exists(os.path.join(run, "state.pt")))
             self.assertEqual(wexp.main(["--ckpt", os.path.join(run, "whisper.pt"), "--out", out]), 0)
-            self.assertEqual(sorted(os.listdir(out)), ["config.json", "model.safetensors", "vocab.tiktoken"])
+            sample = ["sample.txt", "sample.wav"] if wdata.espeak_exe() else []  # the spoken prompt needs espeak-ng
+            self.assertEqual(sorted(os.listdir(out)), ["config.json", "model.safetensors"] + sample + ["vocab.tiktoken"])
+            if sample:
+                with open(os.path.join(out, "sample.txt")) as f:
+                    self.assertEqual(f.read(), wexp.SAMPLE_TEXT + "\n")
+                self.assertGreater(os.path.getsize(os.path.join(out, "sample.wav")), 16000)
             with open(os.path.join(out, "config.json")) as f:
                 cfg = json.load(f)
             self.assertEqual(cfg["model_type"], "whisper")

@@ -19,7 +19,12 @@ light SpecAugment (2 frequency masks of up to 8 bins, 2 time masks of up to 20 f
 made by a background thread (``--producers`` threads for a fast ``--device``). AdamW (0.9, 0.98; weight decay 0.05
 on matrices), linear warm-up then cosine to 5 % over the time budget (or --max-steps), gradient clip 1; the
 encoder's two convolutions and the CTC head use ``--conv-lr-mult`` times the learning rate (at 1x the CTC loss sat
-on its all-blank plateau for 800+ steps; an overfitting probe learned per-frame features ~10x faster at 10x). The GELUs are swapped for a numerically identical one
+on its all-blank plateau for 800+ steps; an overfitting probe learned per-frame features ~10x faster at 10x). The two
+convolutions start scaled on a batch of log-mels so that their GELU outputs have std ``--front-end-std``
+(:func:`init_front_end`: PyTorch's default init leaves the stem 13x below the positional sinusoids, and the decoder
+then never started to listen within the budget). ``--init RUN/state.pt`` starts from another run's weights with a
+fresh optimiser and schedule; ``--input-noise`` replaces that fraction of the decoder's input text tokens with
+random ones (off by default). The GELUs are swapped for a numerically identical one
 whose backward is correct on Debian's PyTorch 1.13 (:class:`SafeGELU`). Progress every 30 s (also as JSON lines
 with --json), a teacher-forced check on 64 held-out shapes-world clips every 5 minutes, a checkpoint every 3
 minutes: RUN/state.pt (model, CTC head, optimiser, step, elapsed seconds) lets an interrupted run resume where it
@@ -114,6 +119,23 @@ def init_weights(model: Whisper) -> None:
     nn.init.normal_(model.decoder.positional_embedding, std=0.01)
 
 
+@torch.no_grad()
+def init_front_end(model: Whisper, mel: torch.Tensor, target_std: float = 1.0) -> None:
+    """Scales the two convolutions (data-dependent, on a batch of log-mels) so that each GELU output has standard
+    deviation ``target_std``. With PyTorch's default init the stem's output has std ~0.05 against the encoder's fixed
+    sinusoids' 0.65: the residual stream starts as position alone, and the first several hundred steps were spent
+    growing the convolutions (a trained stem outputs std ~2)."""
+    enc = model.encoder
+    x = mel
+    for conv in (enc.conv1, enc.conv2):
+        nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+        nn.init.zeros_(conv.bias)
+        for _ in range(3):
+            std = float(F.gelu(conv(x)).std())
+            conv.weight.mul_(target_std / max(std, 1e-6))
+        x = F.gelu(conv(x))
+
+
 def spec_augment(mel: torch.Tensor, gen: torch.Generator, n_freq: int = 2, max_f: int = 8, n_time: int = 2,
                  max_t: int = 20) -> torch.Tensor:
     B, M, T = mel.shape
@@ -202,6 +224,11 @@ def parse_args(argv=None):
     ap.add_argument("--json", action="store_true", help="progress as JSON lines")
     ap.add_argument("--fresh", action="store_true", help="ignore RUN/state.pt")
     ap.add_argument("--train-seed", type=int, default=1)
+    ap.add_argument("--input-noise", type=float, default=0.0,
+                    help="fraction of the decoder's input text tokens replaced by random ones (forces it to listen)")
+    ap.add_argument("--front-end-std", type=float, default=1.0,
+                    help="std of the convolutions' GELU outputs at init (data-dependent; 0: PyTorch's default init)")
+    ap.add_argument("--init", default=None, help="start from this RUN/state.pt's weights (fresh optimiser and schedule)")
     wdata.add_args(ap)
     return ap.parse_args(argv)
 
@@ -229,9 +256,12 @@ def main(argv=None) -> int:
         if resume.get("data_key") != d["key"]:
             print("train: RUN/state.pt was trained on other data; starting afresh", flush=True)
             resume = None
+    init = None
+    if resume is None and args.init:
+        init = torch.load(args.init, map_location="cpu", weights_only=False)
     # vocabulary
-    if resume is not None:
-        tokens = resume["tokens"]
+    if resume is not None or init is not None:
+        tokens = (resume or init)["tokens"]
     else:
         t0 = time.time()
         tokens = wexp.train_ranks(train["texts"], args.vocab)
@@ -262,6 +292,9 @@ def main(argv=None) -> int:
         resume = None
     model = make_trainable(Whisper(dims))
     init_weights(model)
+    if args.front_end_std > 0:
+        init_front_end(model, wdata.log_mel_batch([wdata.clip(train, i) for i in range(0, len(tg), max(1, len(tg) // 32))][:32],
+                                                  dims.n_mels, dims.n_audio_ctx), args.front_end_std)
     device = torch.device(args.device)
     # training-only CTC head on the encoder (not exported): makes the encoder learn the words early, which the
     # decoder's cross-attention then picks up (without it the decoder first settles as a text-only language model)
@@ -286,6 +319,7 @@ def main(argv=None) -> int:
     step, elapsed0, history = 0, 0.0, []
     rng = np.random.default_rng(args.train_seed)
     gen = torch.Generator().manual_seed(args.train_seed)
+    noise_gen = torch.Generator().manual_seed(args.train_seed + 1)  # the training loop's own (gen is the producer's)
     order_rng = random.Random(args.train_seed)
     if resume is not None:
         model.load_state_dict(resume["model_state_dict"])
@@ -296,7 +330,13 @@ def main(argv=None) -> int:
         rng = np.random.default_rng(args.train_seed + 7919 * step)
         gen.manual_seed(args.train_seed + 7919 * step)
         order_rng = random.Random(args.train_seed + 7919 * step)
+        noise_gen.manual_seed(args.train_seed + 1 + 7919 * step)
         print(f"train: resuming at step {step} ({elapsed0 / 60:.1f} min done)", flush=True)
+    elif init is not None:
+        model.load_state_dict(init["model_state_dict"])
+        if ctc_head is not None and init.get("ctc_head"):
+            ctc_head.load_state_dict(init["ctc_head"])
+        print(f"train: weights from {args.init} (step {init.get('step')})", flush=True)
     print(f"dims {json.dumps(dataclasses.asdict(dims))}", flush=True)
     print(f"params {nparam / 1e6:.2f}M  train clips {len(tg)}  batch {args.batch}  threads {args.threads}  "
           f"window {2 * dims.n_audio_ctx} frames ({wdata.window_samples(dims.n_audio_ctx) / 16000:.1f} s)", flush=True)
@@ -363,6 +403,11 @@ def main(argv=None) -> int:
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_mult"]
         idx, mel, x, y = batches.get()
+        if args.input_noise > 0:
+            # text positions only (sot and notimestamps stay): the decoder cannot lean on its own history alone
+            noisy = (torch.rand(x.shape, generator=noise_gen) < args.input_noise) & (x < len(tokens))
+            noisy[:, :2] = False
+            x = torch.where(noisy, torch.randint(0, len(tokens), x.shape, generator=noise_gen), x)
         mel, x, y = mel.to(device), x.to(device), y.to(device)
         feats = model.encoder(mel)
         logits = model.decoder(x, feats)
