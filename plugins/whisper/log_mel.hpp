@@ -105,10 +105,14 @@ class LogMel {
     sdk::Tensor signal(host_, TESSERA_DTYPE_F32, {static_cast<int64_t>(padded.size())}, "whisper.signal");
     signal.upload(padded);
     sdk::Tensor mel(host_, TESSERA_DTYPE_F32, {frames, n_mels_}, "whisper.mel_energy");
-    const int64_t chunk = std::min<int64_t>(frames, 3000);  // bounds the spectrum scratch (5 MB) for any clip
+    // Frames from `live` on see only the appended zeros: their energy is exactly 0, so they are filled instead
+    // of transformed (for a short clip that is most of the window, and of the STFT's work).
+    const int64_t live = std::min(frames, (n + pad + kHop - 1) / kHop);
+    if (live < frames) s.op("fill", {{"out", mel.slice(0, live, frames - live)}, {"value", 0.0}});
+    const int64_t chunk = std::min<int64_t>(live, 3000);  // bounds the spectrum scratch (5 MB) for any clip
     sdk::Tensor spectrum(host_, TESSERA_DTYPE_F32, {chunk, kBasisRows}, "whisper.spectrum");
-    for (int64_t t0 = 0; t0 < frames; t0 += chunk) {
-      const int64_t rows = std::min(chunk, frames - t0);
+    for (int64_t t0 = 0; t0 < live; t0 += chunk) {
+      const int64_t rows = std::min(chunk, live - t0);
       tessera_tensor_info_t at = signal.info();
       at.rank = 2;
       at.offset = t0 * kHop;
