@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -19,6 +21,7 @@ from tools.whisper import evaluate as wev
 from tools.whisper import export as wexp
 from tools.whisper import train as wtrain
 from tools.whisper import tokenizer as wtok
+from tools.whisper.golden import write_wav
 from tools.whisper.model import log_mel, transcribe
 
 
@@ -212,6 +215,30 @@ class TinyTraining(unittest.TestCase):
             argv2[argv2.index("--max-steps") + 1] = "3"
             self.assertEqual(wtrain.main(argv2), 0)
             self.assertEqual(torch.load(os.path.join(run, "state.pt"), weights_only=False)["step"], 3)
+            # --init starts a new run from those weights (fresh optimiser: at learning rate 0 they stay as they were)
+            run2 = os.path.join(tmp, "run2")
+            argv3 = [a if a != run else run2 for a in argv] + ["--init", os.path.join(run, "state.pt"), "--lr", "0"]
+            self.assertEqual(wtrain.main(argv3), 0)
+            before = torch.load(os.path.join(run, "state.pt"), weights_only=False)
+            after = torch.load(os.path.join(run2, "state.pt"), weights_only=False)
+            self.assertEqual(after["step"], 2)
+            self.assertEqual(after["tokens"], before["tokens"])
+            for name, w in before["model_state_dict"].items():
+                self.assertTrue(torch.equal(w, after["model_state_dict"][name]), name)
+            # the reference's transcript of one WAV, and a clear refusal of a file that is not one
+            wav, bad = os.path.join(tmp, "clip.wav"), os.path.join(tmp, "bad.wav")
+            write_wav(wav, wdata.clip(d["splits"]["heldout_shapes"], 0))
+            with open(bad, "wb") as f:
+                f.write(b"RIFX0000")
+            out_lines = io.StringIO()
+            with contextlib.redirect_stdout(out_lines):
+                self.assertEqual(wev.main(["--model-dir", out, "--wav", wav]), 0)
+            _, want, _ = transcribe(model, mel, tok)  # the same clip (int16 in the dataset and in the file)
+            self.assertEqual(out_lines.getvalue(), want + "\n")
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                self.assertEqual(wev.main(["--model-dir", out, "--wav", bad]), 2)
+            self.assertEqual(err.getvalue(), f"error: {bad}: not a RIFF/WAVE stream\n")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -23,8 +23,7 @@ on its all-blank plateau for 800+ steps; an overfitting probe learned per-frame 
 convolutions start scaled on a batch of log-mels so that their GELU outputs have std ``--front-end-std``
 (:func:`init_front_end`: PyTorch's default init leaves the stem 13x below the positional sinusoids, and the decoder
 then never started to listen within the budget). ``--init RUN/state.pt`` starts from another run's weights with a
-fresh optimiser and schedule; ``--input-noise`` replaces that fraction of the decoder's input text tokens with
-random ones (off by default). The GELUs are swapped for a numerically identical one
+fresh optimiser and schedule. The GELUs are swapped for a numerically identical one
 whose backward is correct on Debian's PyTorch 1.13 (:class:`SafeGELU`). Progress every 30 s (also as JSON lines
 with --json), a teacher-forced check on 64 held-out shapes-world clips every 5 minutes, a checkpoint every 3
 minutes: RUN/state.pt (model, CTC head, optimiser, step, elapsed seconds) lets an interrupted run resume where it
@@ -224,8 +223,6 @@ def parse_args(argv=None):
     ap.add_argument("--json", action="store_true", help="progress as JSON lines")
     ap.add_argument("--fresh", action="store_true", help="ignore RUN/state.pt")
     ap.add_argument("--train-seed", type=int, default=1)
-    ap.add_argument("--input-noise", type=float, default=0.0,
-                    help="fraction of the decoder's input text tokens replaced by random ones (forces it to listen)")
     ap.add_argument("--front-end-std", type=float, default=1.0,
                     help="std of the convolutions' GELU outputs at init (data-dependent; 0: PyTorch's default init)")
     ap.add_argument("--init", default=None, help="start from this RUN/state.pt's weights (fresh optimiser and schedule)")
@@ -319,7 +316,6 @@ def main(argv=None) -> int:
     step, elapsed0, history = 0, 0.0, []
     rng = np.random.default_rng(args.train_seed)
     gen = torch.Generator().manual_seed(args.train_seed)
-    noise_gen = torch.Generator().manual_seed(args.train_seed + 1)  # the training loop's own (gen is the producer's)
     order_rng = random.Random(args.train_seed)
     if resume is not None:
         model.load_state_dict(resume["model_state_dict"])
@@ -330,7 +326,6 @@ def main(argv=None) -> int:
         rng = np.random.default_rng(args.train_seed + 7919 * step)
         gen.manual_seed(args.train_seed + 7919 * step)
         order_rng = random.Random(args.train_seed + 7919 * step)
-        noise_gen.manual_seed(args.train_seed + 1 + 7919 * step)
         print(f"train: resuming at step {step} ({elapsed0 / 60:.1f} min done)", flush=True)
     elif init is not None:
         model.load_state_dict(init["model_state_dict"])
@@ -403,11 +398,6 @@ def main(argv=None) -> int:
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_mult"]
         idx, mel, x, y = batches.get()
-        if args.input_noise > 0:
-            # text positions only (sot and notimestamps stay): the decoder cannot lean on its own history alone
-            noisy = (torch.rand(x.shape, generator=noise_gen) < args.input_noise) & (x < len(tokens))
-            noisy[:, :2] = False
-            x = torch.where(noisy, torch.randint(0, len(tokens), x.shape, generator=noise_gen), x)
         mel, x, y = mel.to(device), x.to(device), y.to(device)
         feats = model.encoder(mel)
         logits = model.decoder(x, feats)
