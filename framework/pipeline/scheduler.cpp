@@ -73,6 +73,12 @@ struct Scheduler::Instance {
 
 namespace {
 
+// A file named in a pipeline file (a path parameter, an image or audio input's default) is relative to that
+// file; an absolute one stays as it is.
+std::string next_to(const Pipeline& pipeline, const std::string& file) {
+  return std::filesystem::absolute(std::filesystem::path(pipeline.path).parent_path() / file).lexically_normal().string();
+}
+
 tessera_port_type_t abi_port(PortType t) {
   switch (t) {
     case PortType::text:
@@ -200,8 +206,7 @@ RunResult Scheduler::run_batch(const RunOptions& options) {
     if (it != options.inputs.end())
       input_text[in.name] = it->second;
     else if (in.has_default && (in.type == InputType::image || in.type == InputType::audio))
-      // a file named in the pipeline file is relative to the file, like its path parameters
-      input_text[in.name] = (std::filesystem::path(pipeline_.path).parent_path() / in.default_value).lexically_normal().string();
+      input_text[in.name] = next_to(pipeline_, in.default_value);
     else if (in.has_default)
       input_text[in.name] = in.default_value;
     else
@@ -339,9 +344,7 @@ RunResult Scheduler::run_batch(const RunOptions& options) {
             break;
           case ParamType::path:
             v.type = TESSERA_PARAM_PATH;
-            paths.push_back(std::filesystem::absolute(std::filesystem::path(pipeline_.path).parent_path() / text)
-                                .lexically_normal()
-                                .string());
+            paths.push_back(next_to(pipeline_, text));
             v.s = paths.back().c_str();
             break;
         }
